@@ -1,0 +1,61 @@
+//! Keyway's backend-for-frontend: the confidential OAuth 2.0 / OpenID Connect
+//! client behind a Leptos SPA.
+//!
+//! The browser holds only an HttpOnly session cookie; the BFF keeps state,
+//! PKCE verifier and nonce, exchanges the code, validates the ID token, keeps
+//! the tokens server-side and calls the provider with them.
+//!
+//! Use it as a library — [`router`] gives an Axum `Router` to nest in your own
+//! app — or run the `keyway` binary. The login flow reads top to bottom in
+//! [`login`]; the HTTP surface is in [`routes`].
+
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod guard;
+pub mod login;
+pub mod provider;
+pub mod routes;
+pub mod secret;
+pub mod session;
+pub mod static_files;
+pub mod telemetry;
+pub mod tokens;
+
+pub use app::App;
+pub use config::Config;
+pub use error::Error;
+
+/// Builds the Keyway router for a configuration: opens the session store and
+/// starts loading the providers' discovery in the background.
+pub async fn router(config: Config) -> Result<axum::Router, String> {
+    let app = App::new(config).await?;
+    Ok(routes::router(app))
+}
+
+/// Serves until `shutdown` resolves, then lets in-flight requests finish.
+pub async fn serve(
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), String> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("listen: cannot bind {}: {e}", config.listen))?;
+    serve_on(listener, config, shutdown).await
+}
+
+/// Like [`serve`], on a listener already bound (tests bind port 0).
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), String> {
+    let app = router(config).await?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|e| e.to_string())
+}

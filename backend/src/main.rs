@@ -1,0 +1,86 @@
+//! `keyway`: the Keyway backend-for-frontend.
+
+use clap::{Parser, Subcommand};
+use keyway_backend::Config;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Keyway: "Log in with OAuth 2.0 / OpenID Connect" for single-page apps.
+#[derive(Debug, Parser)]
+#[command(name = "keyway", version, about)]
+struct Cli {
+    /// A TOML configuration file (also `KEYWAY_CONFIG`).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs the backend until SIGTERM or Ctrl-C.
+    Serve,
+    /// Validates the configuration, prints it with secrets redacted, and exits 0 (good) or 1.
+    CheckConfig,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(errors) => {
+            for e in &errors.0 {
+                eprintln!("keyway: invalid configuration: {e}");
+            }
+            return ExitCode::from(1);
+        }
+    };
+    match cli.command {
+        Command::CheckConfig => {
+            print!("{}", config.describe());
+            println!("\n# configuration OK");
+            ExitCode::SUCCESS
+        }
+        Command::Serve => {
+            keyway_backend::telemetry::init(config.log_format);
+            let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+            let listen = config.listen;
+            let public = config.public_url.clone();
+            match runtime.block_on(async move {
+                tracing::info!(%listen, public_url = %public, "keyway starting");
+                keyway_backend::serve(config, shutdown_signal()).await
+            }) {
+                Ok(()) => {
+                    tracing::info!("keyway stopped");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("keyway: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}

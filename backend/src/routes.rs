@@ -1,0 +1,288 @@
+//! The Axum router: thin handlers over `login`, `session` and `tokens`, and
+//! the middleware stack (request ids, tracing, limits, CSRF, security headers).
+
+use crate::app::App;
+use crate::error::Error;
+use crate::extract::{JsonBody, QueryParams};
+use crate::guard;
+use crate::login;
+use crate::provider::http::{HttpError, MAX_PROVIDER_RESPONSE, read_capped};
+use crate::session::{SessionData, cookie, now_secs};
+use crate::static_files::StaticSite;
+use crate::tokens;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router, middleware};
+use keyway_shared::{CallbackRequest, LoginRequest, LoginResponse, LogoutResponse, ProviderInfo};
+use serde::Deserialize;
+use std::time::Duration;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveHeadersLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+use tower_sessions::session::Id;
+
+/// Largest request body accepted (64 KiB).
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// Builds the whole router for an [`App`].
+pub fn router(app: App) -> Router {
+    let site = app
+        .config
+        .static_dir
+        .as_deref()
+        .map(|d| StaticSite::open(d).expect("static_dir was validated"));
+    let csp = site
+        .as_ref()
+        .map(|s| s.csp.clone())
+        .unwrap_or_else(|| crate::static_files::csp_for(&[]));
+
+    let bff = Router::new()
+        .route("/bff/providers", get(providers))
+        .route("/bff/login", get(login_redirect).post(login_start))
+        .route("/bff/callback", post(callback))
+        .route("/bff/user", get(user))
+        .route("/bff/userinfo", get(userinfo))
+        .route("/bff/logout", post(logout))
+        .route(
+            "/bff/{*rest}",
+            axum::routing::any(|| async { Error::NotFound }),
+        )
+        .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ));
+
+    let mut router = Router::new()
+        .merge(bff)
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz));
+    router = match site {
+        Some(site) => router.fallback(move |req: Request| {
+            let site = site.clone();
+            async move { site.serve(req).await }
+        }),
+        None => router.fallback(|| async { Error::NotFound }),
+    };
+
+    let request_id = HeaderName::from_static("x-request-id");
+    let https = app.config.is_https();
+    let stack = ServiceBuilder::new()
+        .layer(middleware::from_fn(guard::sanitize_request_id))
+        .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+        .layer(SetSensitiveHeadersLayer::new([header::COOKIE, header::SET_COOKIE, header::AUTHORIZATION]))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request| {
+                let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+                // The path only: a query may carry a code or state.
+                tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(request_id))
+        .layer(CatchPanicLayer::custom(|_| Error::Internal("a handler panicked".into()).into_response()))
+        .layer(SetResponseHeaderLayer::overriding(header::CONTENT_SECURITY_POLICY, csp))
+        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
+        .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::STRICT_TRANSPORT_SECURITY,
+            if https { Some(HeaderValue::from_static("max-age=31536000; includeSubDomains")) } else { None },
+        ))
+        .layer(middleware::from_fn_with_state(app.clone(), guard::csrf))
+        .layer(DefaultBodyLimit::max(MAX_BODY));
+
+    router.layer(stack).with_state(app)
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(app): State<App>) -> Response {
+    let store = app.sessions.ping().await;
+    let providers = app.providers.all_ready();
+    let body = serde_json::json!({"session_store": store, "providers": providers});
+    let status = if store && providers {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}
+
+async fn providers(State(app): State<App>) -> Json<Vec<ProviderInfo>> {
+    Json(
+        app.providers
+            .iter()
+            .map(|p| ProviderInfo {
+                id: p.id().to_owned(),
+                name: p.settings.name.clone(),
+                kind: p.kind(),
+            })
+            .collect(),
+    )
+}
+
+async fn login_start(
+    State(app): State<App>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<LoginRequest>,
+) -> Result<Response, Error> {
+    let started = login::start(
+        &app,
+        &headers,
+        body.provider.as_deref(),
+        body.return_to.as_deref(),
+    )
+    .await?;
+    Ok((
+        [(header::SET_COOKIE, started.set_cookie)],
+        Json(LoginResponse {
+            authorization_url: started.authorization_url,
+        }),
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct LoginQuery {
+    provider: Option<String>,
+    return_to: Option<String>,
+}
+
+async fn login_redirect(
+    State(app): State<App>,
+    headers: HeaderMap,
+    QueryParams(q): QueryParams<LoginQuery>,
+) -> Result<Response, Error> {
+    let provider = q.provider.as_deref().filter(|p| !p.is_empty());
+    let started = login::start(&app, &headers, provider, q.return_to.as_deref()).await?;
+    Ok((
+        [(header::SET_COOKIE, started.set_cookie)],
+        Redirect::to(&started.authorization_url),
+    )
+        .into_response())
+}
+
+async fn callback(
+    State(app): State<App>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<CallbackRequest>,
+) -> Result<Response, Error> {
+    let done = login::callback(&app, &headers, body).await?;
+    let mut response = Json(done.response).into_response();
+    for c in done.set_cookies {
+        response.headers_mut().append(header::SET_COOKIE, c);
+    }
+    Ok(response)
+}
+
+/// Loads the request's session, touching its idle time at most once a minute.
+async fn current_session(app: &App, headers: &HeaderMap) -> Result<(Id, SessionData), Error> {
+    let cookie = cookie::read(headers, app.cookies.session_name()).ok_or(Error::Unauthenticated)?;
+    let (id, mut data) = app
+        .sessions
+        .load(&cookie)
+        .await?
+        .ok_or(Error::Unauthenticated)?;
+    let now = now_secs();
+    if now.saturating_sub(data.last_seen) >= 60 {
+        data.last_seen = now;
+        app.sessions.save(id, &data).await?;
+    }
+    Ok((id, data))
+}
+
+async fn user(
+    State(app): State<App>,
+    headers: HeaderMap,
+) -> Result<Json<keyway_shared::User>, Error> {
+    let (_, data) = current_session(&app, &headers).await?;
+    Ok(Json(data.user(&app.config.session)))
+}
+
+async fn userinfo(State(app): State<App>, headers: HeaderMap) -> Result<Response, Error> {
+    let (id, data) = current_session(&app, &headers).await?;
+    let data = tokens::ensure_fresh(&app, id, data).await?;
+    let provider = app
+        .providers
+        .get(Some(&data.provider))
+        .ok_or(Error::UnknownProvider)?
+        .clone();
+    let disc = provider.discovered(&app.http).await?;
+    let url = disc
+        .metadata
+        .userinfo_endpoint()
+        .ok_or_else(|| Error::ProviderError("the provider has no userinfo endpoint".into()))?
+        .url()
+        .clone();
+    let response = app
+        .http
+        .reqwest()
+        .get(url)
+        .bearer_auth(data.tokens.access_token.expose())
+        .header(header::ACCEPT, "application/json")
+        .send()
+        .await
+        .map_err(|e| {
+            if e.is_timeout() {
+                Error::ProviderTimeout
+            } else {
+                Error::ProviderError(format!("userinfo: {}", e.without_url()))
+            }
+        })?;
+    let status = response.status();
+    let body = read_capped(response, MAX_PROVIDER_RESPONSE)
+        .await
+        .map_err(|e| match e {
+            HttpError::Timeout => Error::ProviderTimeout,
+            other => Error::ProviderError(format!("userinfo: {other}")),
+        })?;
+    if status == StatusCode::UNAUTHORIZED {
+        return Err(Error::SessionExpired(
+            "the provider no longer accepts the access token",
+        ));
+    }
+    if !status.is_success() {
+        return Err(Error::ProviderError(format!(
+            "userinfo answered HTTP {status}"
+        )));
+    }
+    let json: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|_| Error::ProviderError("userinfo is not JSON".into()))?;
+    // OpenID Connect Core 5.3.2: the userinfo sub must be the ID token's.
+    if json.get("sub").and_then(|s| s.as_str()) != Some(data.identity.sub.as_str()) {
+        return Err(Error::ProviderError(
+            "userinfo names another subject".into(),
+        ));
+    }
+    Ok(Json(json).into_response())
+}
+
+async fn logout(State(app): State<App>, headers: HeaderMap) -> Result<Response, Error> {
+    let mut end_session_url = None;
+    if let Some(cookie) = cookie::read(&headers, app.cookies.session_name())
+        && let Some((id, data)) = app.sessions.load(&cookie).await?
+    {
+        app.sessions.delete(id).await?;
+        end_session_url = tokens::end_session_url(&app, &data).await;
+        let app2 = app.clone();
+        // Revocation is bounded by the HTTP timeout; the session is already gone.
+        let _ = tokio::time::timeout(
+            app.config.http_timeout + Duration::from_secs(1),
+            tokens::revoke(&app2, &data),
+        )
+        .await;
+        tracing::info!(provider = %data.provider, "logged out");
+    }
+    Ok((
+        [(header::SET_COOKIE, app.cookies.clear_session())],
+        Json(LogoutResponse { end_session_url }),
+    )
+        .into_response())
+}

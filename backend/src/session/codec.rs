@@ -1,0 +1,177 @@
+//! Encryption of session data at rest.
+//!
+//! With keys configured (`KEYWAY_SESSION_KEY`), a record's data is one
+//! XChaCha20-Poly1305 ciphertext (random 24-byte nonce, the record id as
+//! associated data so a ciphertext cannot be moved to another id). The first
+//! key encrypts; every key is tried to decrypt, so keys can be rotated by
+//! putting the new key first. Without keys (memory store only) data is kept
+//! as plain JSON in process memory.
+
+use crate::config::SessionKey;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD_NO_PAD;
+use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::collections::HashMap;
+
+const SEALED: &str = "sealed";
+const PLAIN: &str = "plain";
+
+/// Why stored data could not be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    /// No key opens the ciphertext (tampered, or the key was removed).
+    #[error("no configured key decrypts this record")]
+    Undecryptable,
+    /// The stored shape is not what Keyway writes.
+    #[error("malformed record: {0}")]
+    Malformed(String),
+}
+
+/// Seals and opens record data.
+#[derive(Clone)]
+pub struct Codec {
+    ciphers: Vec<XChaCha20Poly1305>,
+}
+
+impl std::fmt::Debug for Codec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Codec({} keys)", self.ciphers.len())
+    }
+}
+
+impl Codec {
+    /// A codec with these keys (none: plain JSON).
+    pub fn new(keys: &[SessionKey]) -> Self {
+        Self {
+            ciphers: keys
+                .iter()
+                .map(|k| XChaCha20Poly1305::new((&k.0).into()))
+                .collect(),
+        }
+    }
+
+    /// Turns a value into a record's data map.
+    pub fn seal<T: Serialize>(&self, aad: &str, value: &T) -> HashMap<String, Value> {
+        let json = serde_json::to_vec(value).expect("session data serialises");
+        let mut map = HashMap::with_capacity(1);
+        match self.ciphers.first() {
+            Some(cipher) => {
+                let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
+                let ct = cipher
+                    .encrypt(
+                        &nonce,
+                        Payload {
+                            msg: &json,
+                            aad: aad.as_bytes(),
+                        },
+                    )
+                    .expect("encryption of a bounded buffer cannot fail");
+                let mut blob = nonce.to_vec();
+                blob.extend_from_slice(&ct);
+                map.insert(
+                    SEALED.to_owned(),
+                    Value::String(STANDARD_NO_PAD.encode(blob)),
+                );
+            }
+            None => {
+                map.insert(
+                    PLAIN.to_owned(),
+                    serde_json::from_slice(&json).expect("valid JSON"),
+                );
+            }
+        }
+        map
+    }
+
+    /// Reads a value back from a record's data map.
+    pub fn open<T: DeserializeOwned>(
+        &self,
+        aad: &str,
+        data: &HashMap<String, Value>,
+    ) -> Result<T, CodecError> {
+        if let Some(Value::String(sealed)) = data.get(SEALED) {
+            let blob = STANDARD_NO_PAD
+                .decode(sealed)
+                .map_err(|_| CodecError::Malformed("not base64".into()))?;
+            if blob.len() < 24 {
+                return Err(CodecError::Malformed("too short".into()));
+            }
+            let (nonce, ct) = blob.split_at(24);
+            let nonce = XNonce::from_slice(nonce);
+            let plain = self
+                .ciphers
+                .iter()
+                .find_map(|c| {
+                    c.decrypt(
+                        nonce,
+                        Payload {
+                            msg: ct,
+                            aad: aad.as_bytes(),
+                        },
+                    )
+                    .ok()
+                })
+                .ok_or(CodecError::Undecryptable)?;
+            serde_json::from_slice(&plain).map_err(|e| CodecError::Malformed(e.to_string()))
+        } else if let Some(plain) = data.get(PLAIN) {
+            if !self.ciphers.is_empty() {
+                // A shared store must never accept clear data someone planted.
+                return Err(CodecError::Undecryptable);
+            }
+            serde_json::from_value(plain.clone()).map_err(|e| CodecError::Malformed(e.to_string()))
+        } else {
+            Err(CodecError::Malformed("no data".into()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(b: u8) -> SessionKey {
+        SessionKey([b; 32])
+    }
+
+    #[test]
+    fn sealed_data_hides_the_value_and_rotates() {
+        let old = Codec::new(&[key(1)]);
+        let sealed = old.seal("id1", &"refresh-token-value");
+        assert!(
+            !serde_json::to_string(&sealed)
+                .unwrap()
+                .contains("refresh-token-value")
+        );
+        let rotated = Codec::new(&[key(2), key(1)]);
+        assert_eq!(
+            rotated.open::<String>("id1", &sealed).unwrap(),
+            "refresh-token-value"
+        );
+        let resealed = rotated.seal("id1", &"x");
+        assert!(matches!(
+            old.open::<String>("id1", &resealed),
+            Err(CodecError::Undecryptable)
+        ));
+    }
+
+    #[test]
+    fn ciphertext_is_bound_to_its_record_id() {
+        let c = Codec::new(&[key(1)]);
+        let sealed = c.seal("id1", &5u32);
+        assert!(matches!(
+            c.open::<u32>("id2", &sealed),
+            Err(CodecError::Undecryptable)
+        ));
+    }
+
+    #[test]
+    fn plain_data_is_refused_when_keys_are_set() {
+        let plain = Codec::new(&[]).seal("id", &5u32);
+        assert_eq!(Codec::new(&[]).open::<u32>("id", &plain).unwrap(), 5);
+        assert!(Codec::new(&[key(1)]).open::<u32>("id", &plain).is_err());
+    }
+}

@@ -1,0 +1,274 @@
+//! Typed HTTP client for the BFF's `/bff/*` endpoints.
+
+use std::fmt;
+use std::sync::Arc;
+
+use gloo_net::http::{Request, Response};
+use keyway_shared::{
+    CSRF_HEADER, CSRF_HEADER_VALUE, CallbackRequest, CallbackResponse, ErrorBody, LoginRequest,
+    LoginResponse, LogoutResponse, ProviderInfo, User, codes,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// Path prefix of the BFF's endpoints on the SPA's own origin.
+pub const DEFAULT_BASE: &str = "/bff";
+
+/// Why a call to the BFF failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthError {
+    /// The BFF answered an error status with the contract's error body.
+    Api {
+        /// HTTP status code.
+        status: u16,
+        /// The `{"error", "message"}` body.
+        body: ErrorBody,
+    },
+    /// An error status without a contract error body (a proxy's page, ...).
+    Status(u16),
+    /// The request did not get an answer (offline, DNS, connection refused).
+    Network(String),
+    /// A success answer whose body is not the expected JSON.
+    Decode(String),
+}
+
+impl AuthError {
+    /// Maps an error answer (status and raw body text) to an [`AuthError`].
+    ///
+    /// A body of the contract's shape gives [`AuthError::Api`]; anything else
+    /// gives [`AuthError::Status`].
+    pub fn from_response_parts(status: u16, body: &str) -> Self {
+        match serde_json::from_str::<ErrorBody>(body) {
+            Ok(body) => AuthError::Api { status, body },
+            Err(_) => AuthError::Status(status),
+        }
+    }
+
+    /// The contract's error code (`invalid_state`, ...), when the BFF sent one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            AuthError::Api { body, .. } => Some(&body.error),
+            _ => None,
+        }
+    }
+
+    /// Whether the user must sign in (again) to go on.
+    pub fn needs_login(&self) -> bool {
+        match self {
+            AuthError::Api { body, .. } => body.needs_login(),
+            AuthError::Status(status) => *status == 401,
+            _ => false,
+        }
+    }
+
+    /// A sentence for a person: what went wrong, in plain words.
+    pub fn user_message(&self) -> String {
+        match self {
+            AuthError::Api { body, .. } => match body.error.as_str() {
+                codes::ACCESS_DENIED => "You cancelled the sign-in.".to_owned(),
+                codes::LOGIN_EXPIRED => {
+                    "The sign-in took too long and expired. Please start again.".to_owned()
+                }
+                codes::INVALID_STATE => {
+                    "This sign-in link is no longer valid (it was already used, or started in \
+                     another browser). Please start again."
+                        .to_owned()
+                }
+                _ if !body.message.trim().is_empty() => body.message.clone(),
+                codes::UNAUTHENTICATED | codes::SESSION_EXPIRED => {
+                    "Your session has ended. Please sign in again.".to_owned()
+                }
+                codes::PROVIDER_TIMEOUT => {
+                    "The sign-in provider did not answer in time. Please try again.".to_owned()
+                }
+                codes::SESSION_STORE_UNAVAILABLE => {
+                    "Keyway is temporarily unavailable. Please try again in a moment.".to_owned()
+                }
+                _ => "Something went wrong. Please try again.".to_owned(),
+            },
+            AuthError::Status(status) => {
+                format!("The server answered with an error (HTTP {status}). Please try again.")
+            }
+            AuthError::Network(_) => {
+                "Could not reach Keyway. Check your connection and try again.".to_owned()
+            }
+            AuthError::Decode(_) => {
+                "The server sent an answer Keyway did not understand. Please try again.".to_owned()
+            }
+        }
+    }
+}
+
+impl fmt::Display for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AuthError::Api { status, body } => {
+                write!(f, "{} (HTTP {status}): {}", body.error, body.message)
+            }
+            AuthError::Status(status) => write!(f, "HTTP {status}"),
+            AuthError::Network(e) => write!(f, "network error: {e}"),
+            AuthError::Decode(e) => write!(f, "unexpected answer: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for AuthError {}
+
+fn network(e: gloo_net::Error) -> AuthError {
+    AuthError::Network(e.to_string())
+}
+
+/// Client of the BFF's auth endpoints.
+///
+/// Cheap to clone. Requests go to the SPA's own origin (`/bff/...` by
+/// default), so the browser sends the session cookie by itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthClient {
+    base: Arc<str>,
+}
+
+impl Default for AuthClient {
+    fn default() -> Self {
+        Self::new(DEFAULT_BASE)
+    }
+}
+
+impl AuthClient {
+    /// A client for the BFF mounted at `base` (e.g. `/bff`; no trailing slash needed).
+    pub fn new(base: impl AsRef<str>) -> Self {
+        Self {
+            base: base.as_ref().trim_end_matches('/').into(),
+        }
+    }
+
+    /// The URL of an endpoint, e.g. `url("/user")` is `/bff/user`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Builds a `GET` request to an endpoint.
+    pub fn get_request(&self, path: &str) -> Result<Request, AuthError> {
+        Request::get(&self.url(path))
+            .header("accept", "application/json")
+            .build()
+            .map_err(network)
+    }
+
+    /// Builds a `POST` request to an endpoint, with the `X-CSRF: 1` header the
+    /// BFF requires on every state-changing request, and a JSON body if given.
+    pub fn post_request<B: Serialize>(
+        &self,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<Request, AuthError> {
+        let builder = Request::post(&self.url(path))
+            .header("accept", "application/json")
+            .header(CSRF_HEADER, CSRF_HEADER_VALUE);
+        match body {
+            Some(body) => builder.json(body).map_err(|e| AuthError::Decode(e.to_string())),
+            None => builder.build().map_err(network),
+        }
+    }
+
+    /// Sends a request and decodes a success body as `T`, or the error body.
+    pub async fn send<T: DeserializeOwned>(&self, request: Request) -> Result<T, AuthError> {
+        let response = request.send().await.map_err(network)?;
+        decode(response).await
+    }
+
+    /// `GET /bff/providers`: the configured sign-in providers.
+    pub async fn providers(&self) -> Result<Vec<ProviderInfo>, AuthError> {
+        self.send(self.get_request("/providers")?).await
+    }
+
+    /// `POST /bff/login`: starts a login and answers the provider's
+    /// authorization URL. `provider` defaults to the first configured one,
+    /// `return_to` (a same-origin relative path) to `/`.
+    pub async fn login(
+        &self,
+        provider: Option<&str>,
+        return_to: Option<&str>,
+    ) -> Result<LoginResponse, AuthError> {
+        let body = LoginRequest {
+            provider: provider.map(str::to_owned),
+            return_to: return_to.map(str::to_owned),
+        };
+        self.send(self.post_request("/login", Some(&body))?).await
+    }
+
+    /// `POST /bff/callback`: finishes a login with the provider's redirect query.
+    pub async fn callback(&self, request: &CallbackRequest) -> Result<CallbackResponse, AuthError> {
+        self.send(self.post_request("/callback", Some(request))?)
+            .await
+    }
+
+    /// `GET /bff/user`: the signed-in user, or `None` for an anonymous visitor (401).
+    pub async fn user(&self) -> Result<Option<User>, AuthError> {
+        match self.send(self.get_request("/user")?).await {
+            Ok(user) => Ok(Some(user)),
+            Err(e) if e.needs_login() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `GET /bff/userinfo`: the provider's userinfo JSON for the session.
+    pub async fn userinfo(&self) -> Result<serde_json::Value, AuthError> {
+        self.send(self.get_request("/userinfo")?).await
+    }
+
+    /// `POST /bff/logout`: ends the session; answers the provider's
+    /// end-session URL when it has one.
+    pub async fn logout(&self) -> Result<LogoutResponse, AuthError> {
+        self.send(self.post_request::<()>("/logout", None)?).await
+    }
+}
+
+/// Decodes an answer: a 2xx body as `T`, anything else as an [`AuthError`].
+pub(crate) async fn decode<T: DeserializeOwned>(response: Response) -> Result<T, AuthError> {
+    let status = response.status();
+    let text = response.text().await.map_err(network)?;
+    decode_parts(status, &text)
+}
+
+/// The pure part of [`decode`].
+pub(crate) fn decode_parts<T: DeserializeOwned>(status: u16, text: &str) -> Result<T, AuthError> {
+    if (200..300).contains(&status) {
+        serde_json::from_str(text).map_err(|e| AuthError::Decode(e.to_string()))
+    } else {
+        Err(AuthError::from_response_parts(status, text))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::*;
+
+    wasm_bindgen_test_configure!(run_in_browser);
+
+    #[wasm_bindgen_test]
+    fn decodes_success_and_error_bodies() {
+        let ok: LogoutResponse = decode_parts(200, r#"{"end_session_url":null}"#).unwrap();
+        assert_eq!(ok.end_session_url, None);
+        let err = decode_parts::<LogoutResponse>(
+            403,
+            r#"{"error":"csrf_header_missing","message":"no"}"#,
+        )
+        .unwrap_err();
+        assert_eq!(err.code(), Some(codes::CSRF_HEADER_MISSING));
+        assert!(matches!(
+            decode_parts::<LogoutResponse>(200, "<html>"),
+            Err(AuthError::Decode(_))
+        ));
+    }
+
+    #[wasm_bindgen_test]
+    async fn decode_reads_a_real_response() {
+        let response = Response::builder()
+            .status(400)
+            .body(r#"{"error":"invalid_state","message":"Unknown state."}"#)
+            .unwrap();
+        let err = decode::<CallbackResponse>(response).await.unwrap_err();
+        assert_eq!(err.code(), Some(codes::INVALID_STATE));
+    }
+}

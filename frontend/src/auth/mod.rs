@@ -1,0 +1,22 @@
+//! Reusable auth layer for Leptos CSR apps in front of the Keyway BFF.
+//!
+//! * [`AuthClient`]: typed calls to the `/bff/*` endpoints over `gloo-net`,
+//!   adding `X-CSRF: 1` to every POST and mapping error bodies to [`AuthError`].
+//! * [`provide_auth`] / [`use_auth`]: a context holding the current user as a
+//!   reactive resource of `GET /bff/user`, refetchable after login/logout.
+//! * Components: [`LoginButton`], [`LogoutButton`], [`CallbackPage`],
+//!   [`RequireAuth`].
+//!
+//! Mount the app inside a `leptos_router` `<Router>`, call [`provide_auth`]
+//! once near the root, and route the OAuth redirect URI (`/callback`) to
+//! [`CallbackPage`].
+
+mod client;
+mod components;
+mod context;
+mod query;
+
+pub use client::{AuthClient, AuthError, DEFAULT_BASE};
+pub use components::{CallbackPage, LoginButton, LogoutButton, RequireAuth, sign_in};
+pub use context::{Auth, AuthState, provide_auth, provide_auth_with, use_auth};
+pub use query::{parse_callback_query, safe_return_to, take_callback_query};

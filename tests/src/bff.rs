@@ -1,0 +1,294 @@
+//! A Keyway BFF started in-process on a free loopback port, and a client that
+//! talks to it the way the SPA in a browser does (cookie jar, `X-CSRF: 1`).
+
+use keyway_backend::Config;
+use keyway_shared::{CallbackRequest, LoginRequest};
+use std::collections::BTreeMap;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use url::Url;
+
+use crate::provider::{ClientConfig, Consent, ProviderConfig, TestProvider};
+
+/// A loopback port reserved for a BFF before its provider is configured.
+#[derive(Debug)]
+pub struct Reserved {
+    /// The bound listener.
+    pub listener: TcpListener,
+    /// `http://127.0.0.1:PORT`.
+    pub origin: Url,
+}
+
+/// Binds `127.0.0.1:0`.
+pub async fn reserve() -> Reserved {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let port = listener.local_addr().expect("local addr").port();
+    Reserved {
+        listener,
+        origin: Url::parse(&format!("http://127.0.0.1:{port}")).expect("url"),
+    }
+}
+
+/// The provider client registration for a BFF at `origin`.
+pub fn client_for(origin: &Url) -> ClientConfig {
+    let o = origin.as_str().trim_end_matches('/');
+    ClientConfig {
+        client_id: "keyway".into(),
+        client_secret: "keyway-secret".into(),
+        redirect_uris: vec![format!("{o}/callback")],
+        post_logout_redirect_uris: vec![format!("{o}/")],
+        backchannel_logout_uri: Some(format!("{o}/bff/backchannel-logout")),
+    }
+}
+
+/// Environment-style settings for a BFF at `origin` against `issuer`.
+pub fn env_for(origin: &Url, issuer: &str) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    env.insert(
+        "KEYWAY_PUBLIC_URL".into(),
+        origin.as_str().trim_end_matches('/').into(),
+    );
+    env.insert(
+        "KEYWAY_LISTEN".into(),
+        origin
+            .host_str()
+            .map(|h| format!("{h}:{}", origin.port().unwrap_or(80)))
+            .unwrap_or_default(),
+    );
+    env.insert("KEYWAY_ISSUER".into(), issuer.into());
+    env.insert("KEYWAY_CLIENT_ID".into(), "keyway".into());
+    env.insert("KEYWAY_CLIENT_SECRET".into(), "keyway-secret".into());
+    env.insert("KEYWAY_SESSION_STORE".into(), "memory".into());
+    env.insert(
+        "KEYWAY_SCOPES".into(),
+        "openid profile email offline_access".into(),
+    );
+    env
+}
+
+/// A running BFF.
+#[derive(Debug)]
+pub struct TestBff {
+    /// Its origin.
+    pub origin: Url,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), String>>>,
+}
+
+impl TestBff {
+    /// Starts a BFF on a reserved listener with settings given as environment variables.
+    pub async fn start(
+        reserved: Reserved,
+        env: &BTreeMap<String, String>,
+    ) -> Result<TestBff, String> {
+        let config = Config::from_sources(None, env).map_err(|e| e.to_string())?;
+        Self::start_with(reserved, config).await
+    }
+
+    /// Starts a BFF on a reserved listener with a configuration.
+    pub async fn start_with(reserved: Reserved, config: Config) -> Result<TestBff, String> {
+        let (tx, rx) = oneshot::channel::<()>();
+        let app = keyway_backend::router(config).await?;
+        let task = tokio::spawn(async move {
+            axum::serve(reserved.listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.await;
+                })
+                .await
+                .map_err(|e| e.to_string())
+        });
+        let bff = TestBff {
+            origin: reserved.origin,
+            shutdown: Some(tx),
+            task: Some(task),
+        };
+        bff.wait_ready().await?;
+        Ok(bff)
+    }
+
+    /// Polls `/readyz` until the providers' discovery is loaded (bounded).
+    pub async fn wait_ready(&self) -> Result<(), String> {
+        let client = reqwest::Client::new();
+        for _ in 0..200 {
+            if let Ok(r) = client.get(self.url("/readyz")).send().await
+                && r.status() == 200
+            {
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        Err("the BFF did not become ready in 10 s".into())
+    }
+
+    /// An absolute URL on this BFF.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.origin.as_str().trim_end_matches('/'), path)
+    }
+
+    /// Stops it, letting in-flight requests finish.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for TestBff {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// A browser's view of the BFF: one cookie jar, requests as the SPA makes them.
+#[derive(Debug, Clone)]
+pub struct SpaClient {
+    /// The cookie-keeping HTTP client.
+    pub http: reqwest::Client,
+    base: String,
+    /// The provider-side browser (its own cookie jar at the provider).
+    pub provider_browser: reqwest::Client,
+}
+
+impl SpaClient {
+    /// A fresh browser for `bff`.
+    pub fn new(bff: &TestBff) -> Self {
+        Self {
+            http: TestProvider::browser(),
+            base: bff.url(""),
+            provider_browser: TestProvider::browser(),
+        }
+    }
+
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("GET")
+    }
+
+    /// `POST path` with a JSON body and `X-CSRF: 1`.
+    pub async fn post(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.http
+            .post(format!("{}{path}", self.base))
+            .header("x-csrf", "1")
+            .json(body)
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    /// `POST /bff/login`, returning the authorization URL.
+    pub async fn start_login(&self, return_to: Option<&str>) -> String {
+        let req = LoginRequest {
+            provider: None,
+            return_to: return_to.map(str::to_owned),
+        };
+        let r = self
+            .post("/bff/login", &serde_json::to_value(req).expect("json"))
+            .await;
+        assert_eq!(
+            r.status(),
+            200,
+            "login start failed: {}",
+            r.text().await.unwrap_or_default()
+        );
+        let body: serde_json::Value = r.json().await.expect("json");
+        body["authorization_url"]
+            .as_str()
+            .expect("authorization_url")
+            .to_owned()
+    }
+
+    /// Signs in at the provider and returns the callback query as the SPA would post it.
+    pub async fn authorize(
+        &self,
+        provider: &TestProvider,
+        auth_url: &str,
+        user: &str,
+        password: &str,
+        consent: Consent,
+    ) -> CallbackRequest {
+        let back = provider
+            .sign_in_with(&self.provider_browser, auth_url, user, password, consent)
+            .await
+            .expect("sign-in at the provider");
+        callback_request(&back)
+    }
+
+    /// `POST /bff/callback`.
+    pub async fn callback(&self, req: &CallbackRequest) -> reqwest::Response {
+        self.post("/bff/callback", &serde_json::to_value(req).expect("json"))
+            .await
+    }
+
+    /// The whole login of `user`: start, provider, callback; returns the callback response.
+    pub async fn login(
+        &self,
+        provider: &TestProvider,
+        user: &str,
+        password: &str,
+    ) -> reqwest::Response {
+        let url = self.start_login(None).await;
+        let cb = self
+            .authorize(provider, &url, user, password, Consent::Allow)
+            .await;
+        self.callback(&cb).await
+    }
+}
+
+/// Parses the provider's redirect back to `/callback` into the SPA's POST body.
+pub fn callback_request(url: &Url) -> CallbackRequest {
+    let mut req = CallbackRequest::default();
+    for (k, v) in url.query_pairs() {
+        let v = Some(v.into_owned());
+        match k.as_ref() {
+            "code" => req.code = v,
+            "state" => req.state = v,
+            "iss" => req.iss = v,
+            "error" => req.error = v,
+            "error_description" => req.error_description = v,
+            _ => {}
+        }
+    }
+    req
+}
+
+/// A provider and a BFF wired to each other, with the BFF settings tweaked by `edit`.
+pub async fn stack_with(
+    provider_config: impl FnOnce(&Url) -> ProviderConfig,
+    edit: impl FnOnce(&mut BTreeMap<String, String>),
+) -> (TestProvider, TestBff) {
+    let reserved = reserve().await;
+    let provider = TestProvider::start(provider_config(&reserved.origin))
+        .await
+        .expect("provider starts");
+    let mut env = env_for(&reserved.origin, &provider.issuer);
+    edit(&mut env);
+    let bff = TestBff::start(reserved, &env).await.expect("BFF starts");
+    (provider, bff)
+}
+
+/// A provider (default settings, one client for the BFF) and a BFF on the memory store.
+pub async fn stack() -> (TestProvider, TestBff) {
+    stack_with(
+        |o| ProviderConfig {
+            clients: vec![client_for(o)],
+            ..ProviderConfig::default()
+        },
+        |_| {},
+    )
+    .await
+}

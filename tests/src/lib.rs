@@ -1,0 +1,5 @@
+//! Test support for Keyway's end-to-end tests: real parts started on free
+//! loopback ports and stopped when dropped.
+
+pub mod bff;
+pub mod provider;
