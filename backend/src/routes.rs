@@ -12,7 +12,7 @@ use crate::static_files::StaticSite;
 use crate::tokens;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router, middleware};
 use keyway_shared::{CallbackRequest, LoginRequest, LoginResponse, LogoutResponse, ProviderInfo};
@@ -162,9 +162,15 @@ async fn login_redirect(
 ) -> Result<Response, Error> {
     let provider = q.provider.as_deref().filter(|p| !p.is_empty());
     let started = login::start(&app, &headers, provider, q.return_to.as_deref()).await?;
+    let location = HeaderValue::try_from(started.authorization_url)
+        .map_err(|_| Error::Internal("authorization URL is not a header value".into()))?;
+    // 302 Found, as the contract says (a plain link navigation).
     Ok((
-        [(header::SET_COOKIE, started.set_cookie)],
-        Redirect::to(&started.authorization_url),
+        StatusCode::FOUND,
+        [
+            (header::SET_COOKIE, started.set_cookie),
+            (header::LOCATION, location),
+        ],
     )
         .into_response())
 }

@@ -2,4 +2,5 @@
 //! loopback ports and stopped when dropped.
 
 pub mod bff;
+pub mod browser;
 pub mod provider;

@@ -201,7 +201,7 @@ async fn unknown_provider_and_get_login_redirect() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 303);
+    assert_eq!(r.status(), 302);
     let location = r.headers()["location"].to_str().unwrap().to_owned();
     assert!(location.starts_with(&provider.issuer), "{location}");
     assert!(
