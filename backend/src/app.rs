@@ -28,6 +28,8 @@ pub struct AppInner {
     pub cookies: CookieSettings,
     /// In-process single flight of refresh grants.
     pub refresh_flights: RefreshFlights,
+    /// The BFF's own client-credentials tokens.
+    pub client_tokens: crate::proxy::ClientTokens,
 }
 
 impl std::ops::Deref for App {
@@ -56,6 +58,7 @@ impl App {
             sessions,
             cookies,
             refresh_flights: RefreshFlights::default(),
+            client_tokens: Default::default(),
         }));
         app.spawn_discovery();
         Ok(app)

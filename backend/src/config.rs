@@ -41,6 +41,9 @@ impl StoreSetting {
             }
         } else if value.starts_with("redis://") || value.starts_with("rediss://") {
             Url::parse(value).map_err(|e| format!("not a valid Redis URL: {e}"))?;
+            // What the Redis client itself accepts (its messages quote no part of the URL).
+            fred::types::config::Config::from_url(value)
+                .map_err(|e| format!("not a valid Redis URL: {}", e.details()))?;
             Ok(Self::Redis(value.to_owned()))
         } else {
             Err("expected `memory`, `sqlite://PATH` or `redis://HOST:PORT`".into())
@@ -157,6 +160,14 @@ pub struct ApiSettings {
     pub url: Url,
     /// Which token to attach.
     pub token: ApiToken,
+    /// Provider whose client-credentials token is used (`client`, `user_or_client`); default the first.
+    pub provider: Option<String>,
+    /// Scopes of the client-credentials token.
+    pub scopes: Vec<String>,
+    /// Timeout of one upstream call (default: `http_timeout`).
+    pub timeout: Option<Duration>,
+    /// Largest request body forwarded (default 1 MiB).
+    pub max_body: usize,
 }
 
 /// The validated configuration.
@@ -488,17 +499,52 @@ impl Config {
                     "use letters, digits, `-` and `_` only",
                 );
             }
+            let timeout = fa.timeout.as_ref().map(|t| {
+                duration_setting(
+                    &mut errs,
+                    &format!("apis[{i}].timeout"),
+                    Some(t.clone()),
+                    Duration::from_secs(10),
+                )
+            });
+            if apis.iter().any(|a: &ApiSettings| a.name == fa.name) {
+                errs.push(
+                    format!("apis[{i}].name"),
+                    format!("`{}` is used by two APIs", fa.name),
+                );
+            }
             match Url::parse(&fa.url) {
-                Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => apis
-                    .push(ApiSettings {
+                Ok(url)
+                    if matches!(url.scheme(), "http" | "https")
+                        && url.host().is_some()
+                        && url.query().is_none()
+                        && url.fragment().is_none() =>
+                {
+                    apis.push(ApiSettings {
                         name: fa.name.clone(),
                         url,
                         token: fa.token.unwrap_or(ApiToken::User),
-                    }),
+                        provider: fa.provider.clone(),
+                        scopes: fa.scopes.clone().unwrap_or_default(),
+                        timeout,
+                        max_body: fa.max_body.unwrap_or(1024 * 1024),
+                    })
+                }
                 _ => errs.push(
                     format!("apis[{i}].url"),
-                    format!("`{}` is not an http(s) URL", fa.url),
+                    format!("`{}` is not an http(s) URL without query", fa.url),
                 ),
+            }
+        }
+
+        for (i, a) in apis.iter().enumerate() {
+            if let Some(p) = &a.provider
+                && !providers.iter().any(|q| &q.id == p)
+            {
+                errs.push(
+                    format!("apis[{i}].provider"),
+                    format!("no provider has id `{p}`"),
+                );
             }
         }
 
@@ -677,6 +723,10 @@ struct FileApi {
     name: String,
     url: String,
     token: Option<ApiToken>,
+    provider: Option<String>,
+    scopes: Option<Vec<String>>,
+    timeout: Option<String>,
+    max_body: Option<usize>,
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigErrors> {
@@ -1096,5 +1146,28 @@ mod tests {
     fn redis_password_is_redacted_in_display() {
         let s = StoreSetting::parse("redis://:pw123@localhost:6379").unwrap();
         assert!(!s.to_string().contains("pw123"));
+    }
+
+    #[test]
+    fn redis_urls_are_checked() {
+        for ok in [
+            "redis://127.0.0.1:6379",
+            "rediss://cache.example.com:6380",
+            "redis://:pw@cache:6379/2",
+            "redis://user:pw@cache",
+        ] {
+            assert!(
+                matches!(StoreSetting::parse(ok), Ok(StoreSetting::Redis(_))),
+                "{ok}"
+            );
+        }
+        for bad in [
+            "redis://",
+            "redis://host:notaport",
+            "redis://:s3cret@host/db",
+        ] {
+            let e = StoreSetting::parse(bad).unwrap_err();
+            assert!(!e.contains("s3cret"), "{e}");
+        }
     }
 }

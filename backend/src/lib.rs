@@ -12,12 +12,14 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod backchannel;
 pub mod config;
 pub mod error;
 pub mod extract;
 pub mod guard;
 pub mod login;
 pub mod provider;
+pub mod proxy;
 pub mod routes;
 pub mod secret;
 pub mod session;

@@ -48,6 +48,9 @@ pub fn router(app: App) -> Router {
         .route("/bff/user", get(user))
         .route("/bff/userinfo", get(userinfo))
         .route("/bff/logout", post(logout))
+        .route("/bff/backchannel-logout", post(backchannel_logout))
+        .route("/bff/api/{name}", axum::routing::any(api))
+        .route("/bff/api/{name}/{*rest}", axum::routing::any(api))
         .route(
             "/bff/{*rest}",
             axum::routing::any(|| async { Error::NotFound }),
@@ -268,6 +271,32 @@ async fn userinfo(State(app): State<App>, headers: HeaderMap) -> Result<Response
         ));
     }
     Ok(Json(json).into_response())
+}
+
+async fn backchannel_logout(
+    State(app): State<App>,
+    body: axum::body::Bytes,
+) -> Result<Response, Error> {
+    // application/x-www-form-urlencoded: logout_token=<JWT>
+    let token = url::form_urlencoded::parse(&body)
+        .find(|(k, _)| k == "logout_token")
+        .map(|(_, v)| v.into_owned())
+        .ok_or_else(|| Error::InvalidLogoutToken("no logout_token".into()))?;
+    crate::backchannel::logout(&app, &token).await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+async fn api(State(app): State<App>, req: Request) -> Result<Response, Error> {
+    // The name from the raw path (no decoding: names are plain ASCII).
+    let name = req
+        .uri()
+        .path()
+        .trim_start_matches("/bff/api/")
+        .split('/')
+        .next()
+        .unwrap_or("")
+        .to_owned();
+    crate::proxy::forward(State(app), name, req).await
 }
 
 async fn logout(State(app): State<App>, headers: HeaderMap) -> Result<Response, Error> {

@@ -134,7 +134,7 @@ pub async fn revoke(app: &App, data: &SessionData) {
     let Ok(url) = RevocationUrl::new(url) else {
         return;
     };
-    let client = disc.client.clone().set_revocation_url(url);
+    let client = disc.client.clone().set_revocation_url(url.clone());
     let mut tokens = Vec::new();
     if let Some(r) = &data.tokens.refresh_token {
         tokens.push(CoreRevocableToken::from(RefreshToken::new(
@@ -144,21 +144,69 @@ pub async fn revoke(app: &App, data: &SessionData) {
     tokens.push(CoreRevocableToken::from(AccessToken::new(
         data.tokens.access_token.expose().to_owned(),
     )));
+    let loopback_http = url.url().scheme() == "http" && crate::config::is_loopback_host(url.url());
     for token in tokens {
         let kind = match token {
             CoreRevocableToken::RefreshToken(_) => "refresh_token",
             _ => "access_token",
         };
-        match client.revoke_token(token) {
-            Ok(req) => match req.request_async(&app.http.oidc()).await {
-                Ok(()) => tracing::info!(provider = %data.provider, token = kind, "token revoked"),
-                Err(e) => {
-                    tracing::warn!(provider = %data.provider, token = kind, error = %e, "revocation failed")
-                }
-            },
-            Err(e) => tracing::warn!(error = %e, "revocation not possible"),
+        let result = if loopback_http {
+            // oauth2 (rightly) refuses a plain-http revocation URL. Keyway
+            // allows http only for loopback providers (development and tests),
+            // and there sends the same RFC 7009 request itself.
+            revoke_over_loopback_http(app, &provider.settings, url.url(), &token, kind).await
+        } else {
+            match client.revoke_token(token) {
+                Ok(req) => req
+                    .request_async(&app.http.oidc())
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        match result {
+            Ok(()) => tracing::info!(provider = %data.provider, token = kind, "token revoked"),
+            Err(e) => {
+                tracing::warn!(provider = %data.provider, token = kind, error = %e, "revocation failed")
+            }
         }
     }
+}
+
+async fn revoke_over_loopback_http(
+    app: &App,
+    settings: &crate::config::ProviderSettings,
+    url: &Url,
+    token: &CoreRevocableToken,
+    hint: &str,
+) -> Result<(), String> {
+    let value = match token {
+        CoreRevocableToken::RefreshToken(t) => t.secret().clone(),
+        CoreRevocableToken::AccessToken(t) => t.secret().clone(),
+        _ => return Err("unsupported token type".into()),
+    };
+    let response = app
+        .http
+        .reqwest()
+        .post(url.clone())
+        .basic_auth(
+            percent_encode_form(&settings.client_id),
+            Some(percent_encode_form(settings.client_secret.expose())),
+        )
+        .form(&[("token", value.as_str()), ("token_type_hint", hint)])
+        .send()
+        .await
+        .map_err(|e| e.without_url().to_string())?;
+    if response.status().is_success() {
+        Ok(())
+    } else {
+        Err(format!("HTTP {}", response.status()))
+    }
+}
+
+/// RFC 6749 2.3.1: client id and secret are form-encoded before basic auth.
+fn percent_encode_form(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 /// The provider's end-session URL for this session, when it has one.

@@ -318,6 +318,26 @@ function signingKey() {
   return { ...jwk, kid: `test-${crypto.randomBytes(8).toString('hex')}`, use: 'sig', alg: 'RS256' };
 }
 
+/** The provider's one signing key (private JWK), also used by POST /test/sign. */
+const SIGNING_JWK = signingKey();
+
+/**
+ * TEST-ONLY: signs arbitrary claims as an RS256 JWS with the provider's own key
+ * (or, with `foreign`, with a fresh key under the same kid that the JWKS does
+ * not publish), so tests can craft logout tokens that only fail the checks
+ * after the signature (expired, nonce, wrong events...).
+ */
+function signTestJwt({ claims, header = {}, foreign = false }) {
+  const key = foreign
+    ? crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey
+    : crypto.createPrivateKey({ key: SIGNING_JWK, format: 'jwk' });
+  const head = { alg: 'RS256', kid: SIGNING_JWK.kid, typ: 'logout+jwt', ...header };
+  const b64 = (v) => Buffer.from(JSON.stringify(v)).toString('base64url');
+  const input = `${b64(head)}.${b64(claims)}`;
+  const signature = crypto.sign('RSA-SHA256', Buffer.from(input), key).toString('base64url');
+  return `${input}.${signature}`;
+}
+
 /** The scope the client really sent: pushed request, request object, form body or query. */
 function requestedScope(ctx) {
   const requestObject = ctx.oidc.entities.PushedAuthorizationRequest?.request
@@ -355,7 +375,7 @@ function buildProvider(issuer) {
   const provider = new Provider(issuer, {
     adapter: TestAdapter,
     clients: config.clients.map(clientMetadata),
-    jwks: { keys: [signingKey()] },
+    jwks: { keys: [SIGNING_JWK] },
     cookies: {
       keys: [crypto.randomBytes(32).toString('base64url')],
     },
@@ -477,6 +497,12 @@ ${form}
 // ---------------------------------------------------------------------------
 // Plain node:http handlers for the interactions and the test endpoints
 
+async function readJson(req) {
+  const chunks = [];
+  for await (const chunk of req) chunks.push(chunk);
+  return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+}
+
 async function readForm(req) {
   const chunks = [];
   let size = 0;
@@ -571,10 +597,16 @@ async function handleInteraction(provider, req, res, uid, action) {
   }
 }
 
-// TEST-ONLY endpoints, no authentication: GET /test/stats, POST /test/revoke?sub=<sub>.
+// TEST-ONLY endpoints, no authentication: GET /test/stats, POST /test/revoke?sub=<sub>,
+// POST /test/sign {claims, header?, foreign?}.
 function handleTestEndpoint(req, res, url) {
   if (url.pathname === '/test/stats' && req.method === 'GET') {
     sendJson(res, 200, stats);
+  } else if (url.pathname === '/test/sign' && req.method === 'POST') {
+    readJson(req).then(
+      (body) => sendJson(res, 200, { jwt: signTestJwt(body) }),
+      () => sendJson(res, 400, { error: 'bad JSON' }),
+    );
   } else if (url.pathname === '/test/revoke' && req.method === 'POST') {
     const sub = url.searchParams.get('sub');
     if (!sub) {

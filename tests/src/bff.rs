@@ -88,6 +88,16 @@ impl TestBff {
         Self::start_with(reserved, config).await
     }
 
+    /// Starts a BFF with a TOML file (e.g. `[[apis]]`) plus environment-style settings.
+    pub async fn start_with_file(
+        reserved: Reserved,
+        toml: &str,
+        env: &BTreeMap<String, String>,
+    ) -> Result<TestBff, String> {
+        let config = Config::from_sources(Some(toml), env).map_err(|e| e.to_string())?;
+        Self::start_with(reserved, config).await
+    }
+
     /// Starts a BFF on a reserved listener with a configuration.
     pub async fn start_with(reserved: Reserved, config: Config) -> Result<TestBff, String> {
         let (tx, rx) = oneshot::channel::<()>();

@@ -4,3 +4,5 @@
 pub mod bff;
 pub mod browser;
 pub mod provider;
+pub mod redis;
+pub mod upstream;

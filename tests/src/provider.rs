@@ -492,6 +492,70 @@ impl TestProvider {
         .await?;
         json_ok(response, &url).await
     }
+
+    /// TEST-ONLY: a JWS (RS256) over `claims` signed with the provider's own
+    /// key, or with `foreign` a key the provider does not publish (same kid).
+    pub async fn sign_test_jwt(
+        &self,
+        claims: &serde_json::Value,
+        foreign: bool,
+    ) -> Result<String, String> {
+        let response = send(
+            self.http
+                .post(format!("{}/test/sign", self.issuer))
+                .json(&serde_json::json!({"claims": claims, "foreign": foreign})),
+        )
+        .await?;
+        let body: serde_json::Value = response.json().await.map_err(|e| e.to_string())?;
+        body["jwt"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| format!("no jwt in {body}"))
+    }
+
+    /// RP-initiated logout at the provider, as the given browser: opens the
+    /// end-session page for `client_id` and confirms it. The provider then
+    /// sends back-channel logout tokens to the clients of that session.
+    pub async fn end_session_with(
+        &self,
+        browser: &reqwest::Client,
+        client_id: &str,
+    ) -> Result<(), String> {
+        let mut end =
+            Url::parse(&self.endpoint("end_session_endpoint")?).map_err(|e| e.to_string())?;
+        end.query_pairs_mut().append_pair("client_id", client_id);
+        let page = send(browser.get(end))
+            .await?
+            .text()
+            .await
+            .map_err(|e| e.to_string())?;
+        let pick = |marker: &str| {
+            page.split(marker)
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .map(str::to_owned)
+        };
+        let action = pick("action=\"").ok_or_else(|| format!("no logout form: {page}"))?;
+        let xsrf =
+            pick("name=\"xsrf\" value=\"").ok_or_else(|| format!("no xsrf field: {page}"))?;
+        let confirm = Url::parse(&self.issuer)
+            .and_then(|u| u.join(&action))
+            .map_err(|e| e.to_string())?;
+        let response = send(
+            browser
+                .post(confirm)
+                .form(&[("xsrf", xsrf.as_str()), ("logout", "yes")]),
+        )
+        .await?;
+        if response.status().is_redirection() || response.status().is_success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "end-session confirmation answered {}",
+                response.status()
+            ))
+        }
+    }
 }
 
 impl Drop for TestProvider {

@@ -287,6 +287,17 @@ async fn complete(
         app.sessions.delete(old_id).await?;
     }
     let id = app.sessions.create(&data).await?;
+    // For back-channel logout: the provider names sessions by sid (or sub).
+    let until = data.created_at + app.config.session.absolute_timeout.as_secs();
+    app.sessions
+        .index_login(
+            provider.id(),
+            data.sid.as_deref(),
+            &data.identity.sub,
+            id,
+            until,
+        )
+        .await?;
     set_cookies.push(
         app.cookies
             .session(&id.to_string(), app.config.session.absolute_timeout),

@@ -6,6 +6,9 @@
 //! key encrypts; every key is tried to decrypt, so keys can be rotated by
 //! putting the new key first. Without keys (memory store only) data is kept
 //! as plain JSON in process memory.
+//!
+//! The codec also names the login-index entries ([`Codec::lookup_names`]):
+//! a keyed hash, so the store shows neither a provider's `sid` nor a `sub`.
 
 use crate::config::SessionKey;
 use base64::Engine;
@@ -15,6 +18,7 @@ use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 
 const SEALED: &str = "sealed";
@@ -35,6 +39,8 @@ pub enum CodecError {
 #[derive(Clone)]
 pub struct Codec {
     ciphers: Vec<XChaCha20Poly1305>,
+    /// One lookup key per session key, derived from it (same order).
+    lookup: Vec<[u8; 32]>,
 }
 
 impl std::fmt::Debug for Codec {
@@ -51,7 +57,48 @@ impl Codec {
                 .iter()
                 .map(|k| XChaCha20Poly1305::new((&k.0).into()))
                 .collect(),
+            lookup: keys
+                .iter()
+                .map(|k| {
+                    let mut h = Sha256::new();
+                    h.update(b"keyway lookup key v1\0");
+                    h.update(k.0);
+                    h.finalize().into()
+                })
+                .collect(),
         }
+    }
+
+    /// The names under which `label` is filed: one per key, the first (the
+    /// encrypting key's) to write, all to read, so that lookups keep working
+    /// while keys rotate. Without keys, one unkeyed hash.
+    pub fn lookup_names(&self, label: &str) -> Vec<String> {
+        let name = |key: Option<&[u8; 32]>| {
+            let mut h = Sha256::new();
+            h.update(b"keyway lookup v1\0");
+            if let Some(k) = key {
+                h.update(k);
+            }
+            h.update(label.as_bytes());
+            hex32(&h.finalize())
+        };
+        if self.lookup.is_empty() {
+            vec![name(None)]
+        } else {
+            self.lookup.iter().map(|k| name(Some(k))).collect()
+        }
+    }
+
+    /// [`Codec::seal`] as one string (an index member).
+    pub fn seal_text<T: Serialize>(&self, aad: &str, value: &T) -> String {
+        serde_json::to_string(&self.seal(aad, value)).expect("a map of strings serialises")
+    }
+
+    /// [`Codec::open`] of a [`Codec::seal_text`] string.
+    pub fn open_text<T: DeserializeOwned>(&self, aad: &str, text: &str) -> Result<T, CodecError> {
+        let map: HashMap<String, Value> =
+            serde_json::from_str(text).map_err(|e| CodecError::Malformed(e.to_string()))?;
+        self.open(aad, &map)
     }
 
     /// Turns a value into a record's data map.
@@ -129,6 +176,11 @@ impl Codec {
     }
 }
 
+/// The first 16 bytes of a digest as 32 hex digits.
+pub fn hex32(digest: &[u8]) -> String {
+    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,6 +218,19 @@ mod tests {
             c.open::<u32>("id2", &sealed),
             Err(CodecError::Undecryptable)
         ));
+    }
+
+    #[test]
+    fn lookup_names_are_keyed_and_follow_rotation() {
+        let old = Codec::new(&[key(1)]);
+        let rotated = Codec::new(&[key(2), key(1)]);
+        let label = "sub\0default\0alice";
+        assert_eq!(rotated.lookup_names(label)[1], old.lookup_names(label)[0]);
+        assert_ne!(rotated.lookup_names(label)[0], old.lookup_names(label)[0]);
+        assert!(!old.lookup_names(label)[0].contains("alice"));
+        let member = old.seal_text("n", &"id");
+        assert_eq!(rotated.open_text::<String>("n", &member).unwrap(), "id");
+        assert!(rotated.open_text::<String>("other", &member).is_err());
     }
 
     #[test]

@@ -9,20 +9,37 @@
 //! rotated and the cookies set exactly at login.
 //!
 //! Two namespaces: sessions (cookie `keyway`) and pending logins (cookie
-//! `keyway-login`), in separate stores (separate SQLite tables) so that an id
-//! of one can never be read as the other.
+//! `keyway-login`). Every store keeps a record under an id derived from the
+//! cookie id and the namespace ([`namespace`]), so an id of one namespace can
+//! never be read as the other, and the store never holds a usable cookie.
+//!
+//! Stores: [`memory`] (one process), [`sqlite`] (one host, survives
+//! restarts), [`redis`] (several instances). Each also keeps the login index
+//! (sessions by the provider's `sid` or `sub`, for back-channel logout) and
+//! short locks shared by all instances ([`Sessions::try_lock`]).
 
 pub mod codec;
 pub mod cookie;
+pub mod lock;
+pub mod memory;
+pub mod namespace;
+pub mod redis;
+pub mod sqlite;
 
-use crate::config::{SessionSettings, StoreSetting};
+use crate::config::{SessionKey, SessionSettings, StoreSetting};
 use crate::error::Error;
 use crate::secret::Secret;
 use codec::Codec;
+use lock::Backend;
+pub use lock::StoreLock;
+use namespace::{Namespace, NamespacedStore};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tower_sessions::session::{Id, Record};
+/// The session id type of the store API (128 random bits; its text is the cookie value).
+pub use tower_sessions::session::Id;
+use tower_sessions::session::Record;
 use tower_sessions::session_store::{self, SessionStore};
 
 /// Seconds since the Unix epoch.
@@ -136,6 +153,7 @@ pub const MAX_PENDING_PER_BROWSER: usize = 8;
 pub struct Sessions {
     sessions: Arc<dyn SessionStore>,
     pending: Arc<dyn SessionStore>,
+    backend: Backend,
     codec: Codec,
     settings: SessionSettings,
 }
@@ -152,6 +170,10 @@ fn store_error(e: session_store::Error) -> Error {
     Error::StoreUnavailable(e.to_string())
 }
 
+fn index_label(kind: &str, provider: &str, value: &str) -> String {
+    format!("{kind}\0{provider}\0{value}")
+}
+
 fn to_offset(secs: u64) -> time::OffsetDateTime {
     time::OffsetDateTime::from_unix_timestamp(secs as i64)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
@@ -159,65 +181,53 @@ fn to_offset(secs: u64) -> time::OffsetDateTime {
 
 impl Sessions {
     /// Opens the configured store (creating SQLite tables as needed) and starts
-    /// the background deletion of expired records.
+    /// the background deletion of expired records. A Redis server that does
+    /// not answer yet does not stop start-up (see [`redis::open`]).
     pub async fn open(settings: &SessionSettings) -> Result<Self, String> {
-        let (sessions, pending): (Arc<dyn SessionStore>, Arc<dyn SessionStore>) = match &settings
-            .store
-        {
-            StoreSetting::Memory => (
-                Arc::new(tower_sessions::MemoryStore::default()),
-                Arc::new(tower_sessions::MemoryStore::default()),
-            ),
-            StoreSetting::Sqlite(path) => {
-                use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
-                use tower_sessions::ExpiredDeletion;
-                let options = SqliteConnectOptions::new()
-                    .filename(path)
-                    .create_if_missing(true)
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .busy_timeout(Duration::from_secs(5));
-                let pool = SqlitePoolOptions::new()
-                    .max_connections(8)
-                    .connect_with(options)
-                    .await
-                    .map_err(|e| format!("cannot open SQLite store `{}`: {e}", path.display()))?;
-                let s = tower_sessions_sqlx_store::SqliteStore::new(pool.clone())
-                    .with_table_name("keyway_sessions")
-                    .map_err(|e| e.to_string())?;
-                let p = tower_sessions_sqlx_store::SqliteStore::new(pool)
-                    .with_table_name("keyway_pending_logins")
-                    .map_err(|e| e.to_string())?;
-                s.migrate()
-                    .await
-                    .map_err(|e| format!("cannot create SQLite tables: {e}"))?;
-                p.migrate()
-                    .await
-                    .map_err(|e| format!("cannot create SQLite tables: {e}"))?;
-                for store in [s.clone(), p.clone()] {
-                    tokio::spawn(async move {
-                        if let Err(e) = store
-                            .continuously_delete_expired(Duration::from_secs(60))
-                            .await
-                        {
-                            tracing::error!(error = %e, "expired-session deletion stopped");
-                        }
-                    });
-                }
-                (Arc::new(s), Arc::new(p))
+        let (sessions, pending, backend) = match &settings.store {
+            StoreSetting::Memory => {
+                let store = memory::MemoryStore::default();
+                store.spawn_purge(Duration::from_secs(60));
+                let store: Arc<dyn SessionStore> = Arc::new(store);
+                (
+                    NamespacedStore::new(store.clone(), Namespace::Sessions),
+                    NamespacedStore::new(store, Namespace::Pending),
+                    Backend::Memory(Arc::default()),
+                )
             }
-            StoreSetting::Redis(_) => {
-                return Err(
-                    "the Redis store is not available in this build yet (use memory or sqlite://)"
-                        .into(),
-                );
+            StoreSetting::Sqlite(path) => {
+                let opened = sqlite::open(path).await?;
+                (
+                    opened.sessions,
+                    opened.pending,
+                    Backend::Sqlite(opened.pool),
+                )
+            }
+            StoreSetting::Redis(url) => {
+                let opened = redis::open(url).await?;
+                (opened.sessions, opened.pending, Backend::Redis(opened.pool))
             }
         };
         Ok(Self {
-            sessions,
-            pending,
+            sessions: Arc::new(sessions),
+            pending: Arc::new(pending),
+            backend,
             codec: Codec::new(&settings.keys),
             settings: settings.clone(),
         })
+    }
+
+    /// The same stores read and written with other keys (the first
+    /// encrypts, all decrypt): what an instance configured with `keys` sees.
+    pub fn with_keys(&self, keys: &[SessionKey]) -> Self {
+        Self {
+            codec: Codec::new(keys),
+            settings: SessionSettings {
+                keys: keys.to_vec(),
+                ..self.settings.clone()
+            },
+            ..self.clone()
+        }
     }
 
     /// The session settings.
@@ -225,9 +235,80 @@ impl Sessions {
         &self.settings
     }
 
-    /// Whether the store answers.
+    /// Whether the store answers (a read of an unused id).
     pub async fn ping(&self) -> bool {
         self.sessions.load(&Id::default()).await.is_ok()
+    }
+
+    /// Records that session `id` belongs to the provider's session `sid` (if
+    /// any) and subject `sub`, until `until` (unix secs) — for back-channel
+    /// logout. The store holds keyed hashes of provider, `sid` and `sub` and
+    /// the session id encrypted; entries past `until` are dropped.
+    pub async fn index_login(
+        &self,
+        provider: &str,
+        sid: Option<&str>,
+        sub: &str,
+        id: Id,
+        until: u64,
+    ) -> Result<(), Error> {
+        let now = now_secs();
+        let sid_entry = sid.map(|sid| ("sid", sid));
+        for (kind, value) in sid_entry.into_iter().chain([("sub", sub)]) {
+            let label = index_label(kind, provider, value);
+            let names = self.codec.lookup_names(&label);
+            let name = &names[0];
+            let member = self.codec.seal_text(name, &id.to_string());
+            self.backend.index_add(name, &member, until, now).await?;
+        }
+        Ok(())
+    }
+
+    /// Session ids recorded for provider+sid.
+    pub async fn sessions_by_sid(&self, provider: &str, sid: &str) -> Result<Vec<Id>, Error> {
+        self.indexed(&index_label("sid", provider, sid)).await
+    }
+
+    /// Session ids recorded for provider+sub.
+    pub async fn sessions_by_sub(&self, provider: &str, sub: &str) -> Result<Vec<Id>, Error> {
+        self.indexed(&index_label("sub", provider, sub)).await
+    }
+
+    async fn indexed(&self, label: &str) -> Result<Vec<Id>, Error> {
+        let now = now_secs();
+        let mut ids = Vec::new();
+        for name in self.codec.lookup_names(label) {
+            for member in self.backend.index_get(&name, now).await? {
+                match self.codec.open_text::<String>(&name, &member) {
+                    Ok(text) => {
+                        if let Ok(id) = text.parse::<Id>()
+                            && !ids.contains(&id)
+                        {
+                            ids.push(id);
+                        }
+                    }
+                    Err(e) => tracing::debug!(error = %e, "login index entry cannot be read"),
+                }
+            }
+        }
+        Ok(ids)
+    }
+
+    /// A short exclusive lock shared by every instance on this store (Redis:
+    /// `SET NX PX`; SQLite: a row with an expiry; memory: in-process). `None`
+    /// when another holder has it. Dropping/releasing the guard frees it; it
+    /// also expires after `ttl`. The store sees a hash of `key`, not `key`.
+    pub async fn try_lock(&self, key: &str, ttl: Duration) -> Result<Option<StoreLock>, Error> {
+        let mut h = Sha256::new();
+        h.update(b"keyway lock v1\0");
+        h.update(key.as_bytes());
+        let name = codec::hex32(&h.finalize());
+        let token = Id::default().to_string();
+        Ok(self
+            .backend
+            .try_lock(&name, &token, ttl)
+            .await?
+            .then(|| StoreLock::new(self.backend.clone(), name, token)))
     }
 
     /// Loads a live session. Unknown, expired or undecryptable ids are `None`
