@@ -30,6 +30,8 @@ pub struct AppInner {
     pub refresh_flights: RefreshFlights,
     /// The BFF's own client-credentials tokens.
     pub client_tokens: crate::proxy::ClientTokens,
+    /// This App's metrics (its own recorder: see [`crate::metrics`]).
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl std::ops::Deref for App {
@@ -51,6 +53,7 @@ impl App {
         );
         let http = HttpClient::new(config.http_timeout);
         let cookies = CookieSettings::new(config.is_https());
+        let metrics = crate::metrics::Metrics::new(&config).map_err(|e| e.to_string())?;
         let app = App(Arc::new(AppInner {
             config,
             providers,
@@ -59,6 +62,7 @@ impl App {
             cookies,
             refresh_flights: RefreshFlights::default(),
             client_tokens: Default::default(),
+            metrics,
         }));
         app.spawn_discovery();
         Ok(app)

@@ -123,7 +123,11 @@ pub async fn validate(app: &App, token: &str) -> Result<(Arc<Provider>, LogoutCl
         .ok_or_else(|| invalid("no iss"))?;
     // Find the provider by its issuer (compared exactly).
     let mut found = None;
-    for p in app.providers.iter() {
+    for p in app
+        .providers
+        .iter()
+        .filter(|p| p.kind() == keyway_shared::ProviderKind::Oidc)
+    {
         if let Ok(d) = p.discovered(&app.http).await
             && d.issuer() == iss
         {

@@ -116,7 +116,11 @@ impl fmt::Debug for SessionKey {
 pub enum Endpoints {
     /// OpenID Connect discovery from this issuer.
     Discover(Url),
+    /// Plain OAuth 2.0 with endpoints given explicitly (no discovery, no ID token).
+    OAuth2(OAuth2Endpoints),
 }
+
+pub use crate::provider::presets::{ClaimMap, OAuth2Endpoints};
 
 /// One identity provider.
 #[derive(Debug, Clone)]
@@ -137,6 +141,14 @@ pub struct ProviderSettings {
     pub scopes: Vec<String>,
     /// Extra authorization-request parameters.
     pub auth_params: Vec<(String, String)>,
+    /// How to read the user from a plain OAuth 2.0 user endpoint.
+    pub claims: ClaimMap,
+    /// Microsoft multi-tenant: ID tokens' issuer is this with `{tenantid}` = `tid`.
+    pub issuer_template: Option<String>,
+    /// Push authorization requests (RFC 9126) when the provider supports it.
+    pub par: bool,
+    /// The preset it came from, if any (the SPA shows its icon).
+    pub preset: Option<String>,
 }
 
 /// Which token the API proxy attaches for an upstream.
@@ -193,6 +205,9 @@ pub struct Config {
     pub discovery_ttl: Duration,
     /// Refresh an access token that expires within this (capped at half its lifetime).
     pub refresh_skew: Duration,
+    /// How long `keyway serve` lets in-flight requests finish after SIGTERM
+    /// or Ctrl-C before it exits anyway (still with status 0).
+    pub shutdown_timeout: Duration,
 }
 
 impl Config {
@@ -227,13 +242,14 @@ impl Config {
 
     /// Loads the file (if any) and overlays the process environment.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigErrors> {
-        let env: BTreeMap<String, String> = std::env::vars()
-            .filter(|(k, _)| k.starts_with("KEYWAY_") || is_referenced_secret_env(k))
-            .collect();
+        // The whole environment: `client_secret_env` may name any variable.
         let env_all: BTreeMap<String, String> = std::env::vars().collect();
-        let file = file
-            .map(Path::to_path_buf)
-            .or_else(|| env.get("KEYWAY_CONFIG").map(PathBuf::from));
+        let file = file.map(Path::to_path_buf).or_else(|| {
+            env_all
+                .get("KEYWAY_CONFIG")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        });
         let parsed = match &file {
             Some(path) => Some(read_file(path)?),
             None => None,
@@ -353,6 +369,12 @@ impl Config {
             var("KEYWAY_REFRESH_SKEW").or(file.refresh_skew.clone()),
             Duration::from_secs(60),
         );
+        let shutdown_timeout = duration_setting(
+            &mut errs,
+            "shutdown_timeout",
+            var("KEYWAY_SHUTDOWN_TIMEOUT").or(file.shutdown_timeout.clone()),
+            Duration::from_secs(30),
+        );
 
         // session
         let store = match var("KEYWAY_SESSION_STORE")
@@ -447,6 +469,12 @@ impl Config {
                 scopes: var("KEYWAY_SCOPES")
                     .map(|s| s.split_whitespace().map(str::to_owned).collect()),
                 auth_params: None,
+                par: var("KEYWAY_PAR").map(|v| v == "true" || v == "1"),
+                tenant: var("KEYWAY_PROVIDER_TENANT"),
+                base_url: var("KEYWAY_PROVIDER_BASE_URL"),
+                realm: var("KEYWAY_PROVIDER_REALM"),
+                domain: var("KEYWAY_PROVIDER_DOMAIN"),
+                ..FileProvider::default()
             };
             let auth_params = match var("KEYWAY_AUTH_PARAMS") {
                 Some(raw) => url::form_urlencoded::parse(raw.as_bytes())
@@ -565,6 +593,7 @@ impl Config {
             http_timeout,
             discovery_ttl,
             refresh_skew,
+            shutdown_timeout,
         })
     }
 
@@ -588,6 +617,11 @@ impl Config {
             "http_timeout = \"{}\"",
             humantime::format_duration(self.http_timeout)
         );
+        let _ = writeln!(
+            out,
+            "shutdown_timeout = \"{}\"",
+            humantime::format_duration(self.shutdown_timeout)
+        );
         let _ = writeln!(out, "\n[session]\nstore = \"{}\"", self.session.store);
         let _ = writeln!(
             out,
@@ -610,8 +644,24 @@ impl Config {
                 "\n[[providers]]\nid = \"{}\"\nname = \"{}\"",
                 p.id, p.name
             );
-            let Endpoints::Discover(issuer) = &p.endpoints;
-            let _ = writeln!(out, "issuer = \"{issuer}\"");
+            match &p.endpoints {
+                Endpoints::Discover(issuer) => {
+                    let _ = writeln!(out, "kind = \"oidc\"\nissuer = \"{issuer}\"");
+                }
+                Endpoints::OAuth2(e) => {
+                    let _ = writeln!(
+                        out,
+                        "kind = \"oauth2\"\nauthorization_endpoint = \"{}\"\ntoken_endpoint = \"{}\"\nuserinfo_endpoint = \"{}\"",
+                        e.authorization, e.token, e.user
+                    );
+                }
+            }
+            if let Some(preset) = &p.preset {
+                let _ = writeln!(out, "preset = \"{preset}\"");
+            }
+            if p.par {
+                let _ = writeln!(out, "par = true");
+            }
             let _ = writeln!(
                 out,
                 "client_id = \"{}\"\nclient_secret = \"[redacted]\"",
@@ -682,6 +732,7 @@ struct FileConfig {
     http_timeout: Option<String>,
     discovery_ttl: Option<String>,
     refresh_skew: Option<String>,
+    shutdown_timeout: Option<String>,
     #[serde(default)]
     session: FileSession,
     #[serde(default)]
@@ -715,6 +766,42 @@ struct FileProvider {
     client_secret: Option<toml::Value>,
     scopes: Option<Vec<String>>,
     auth_params: Option<BTreeMap<String, String>>,
+    authorization_endpoint: Option<String>,
+    token_endpoint: Option<String>,
+    userinfo_endpoint: Option<String>,
+    revocation_endpoint: Option<String>,
+    claims: Option<FileClaims>,
+    par: Option<bool>,
+    tenant: Option<String>,
+    base_url: Option<String>,
+    realm: Option<String>,
+    domain: Option<String>,
+    authorization_server: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileClaims {
+    sub: Option<OneOrMany>,
+    name: Option<OneOrMany>,
+    email: Option<OneOrMany>,
+    picture: Option<OneOrMany>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            Self::One(s) => vec![s],
+            Self::Many(v) => v,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -826,14 +913,24 @@ fn parse_session_keys(raw: &str) -> Result<Vec<SessionKey>, String> {
         .collect()
 }
 
+/// Authorization-request parameters Keyway sets itself.
+const RESERVED_AUTH_PARAMS: &[&str] = &[
+    "client_id",
+    "redirect_uri",
+    "response_type",
+    "scope",
+    "state",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+    "request_uri",
+    "request",
+];
+
 fn read_secret_file(path: &Path) -> Result<Secret, String> {
     std::fs::read_to_string(path)
         .map(|s| Secret::new(s.trim_end_matches(['\n', '\r'])))
         .map_err(|e| format!("cannot read `{}`: {e}", path.display()))
-}
-
-fn is_referenced_secret_env(_k: &str) -> bool {
-    false
 }
 
 fn build_provider(
@@ -844,6 +941,7 @@ fn build_provider(
     env: &BTreeMap<String, String>,
     prefix: &str,
 ) -> Option<ProviderSettings> {
+    use crate::provider::presets::{self, PresetParams};
     let is_env = prefix == "KEYWAY_";
     let name_of = |file_key: &str, env_key: &str| {
         if is_env {
@@ -859,55 +957,142 @@ fn build_provider(
             "secrets are not accepted inline: use client_secret_env or client_secret_file",
         );
     }
-    let kind = match fp.kind.as_deref() {
-        None | Some("oidc") => ProviderKind::Oidc,
-        Some(other) => {
+    for (k, _) in &auth_params {
+        if RESERVED_AUTH_PARAMS.contains(&k.as_str()) {
             errs.push(
-                name_of("kind", "KEYWAY_PROVIDER_KIND"),
-                format!("`{other}` is not supported; use `oidc`"),
+                name_of("auth_params", "KEYWAY_AUTH_PARAMS"),
+                format!("`{k}` is set by Keyway itself and cannot be overridden"),
             );
-            ProviderKind::Oidc
         }
-    };
-    let issuer = match (&fp.issuer, &fp.preset) {
-        (Some(raw), _) => match Url::parse(raw) {
+    }
+    let parse_url = |errs: &mut ConfigErrors, key: &str, env_key: &str, raw: &str| -> Option<Url> {
+        match Url::parse(raw) {
             Ok(u) if u.scheme() == "https" || (u.scheme() == "http" && is_loopback_host(&u)) => {
                 Some(u)
             }
             Ok(_) => {
                 errs.push(
-                    name_of("issuer", "KEYWAY_ISSUER"),
+                    name_of(key, env_key),
                     format!("`{raw}` must be https (http only on loopback)"),
                 );
                 None
             }
             Err(e) => {
-                errs.push(
-                    name_of("issuer", "KEYWAY_ISSUER"),
-                    format!("`{raw}` is not a URL: {e}"),
-                );
+                errs.push(name_of(key, env_key), format!("`{raw}` is not a URL: {e}"));
                 None
             }
-        },
-        (None, Some(preset)) => match crate::provider::presets::issuer_for(preset) {
-            Some(u) => Some(u),
-            None => {
-                errs.push(
-                    name_of("preset", "KEYWAY_PROVIDER"),
-                    format!(
-                        "unknown preset `{preset}`; known: {}",
-                        crate::provider::presets::NAMES.join(", ")
-                    ),
-                );
-                None
+        }
+    };
+
+    // The preset (if any) gives defaults; explicit settings win.
+    let preset = match fp.preset.as_deref() {
+        None | Some("oidc") => None,
+        Some(name) => {
+            let params = PresetParams {
+                tenant: fp.tenant.clone(),
+                base_url: fp.base_url.clone(),
+                realm: fp.realm.clone(),
+                domain: fp.domain.clone(),
+                authorization_server: fp.authorization_server.clone(),
+            };
+            match presets::resolve(name, &params) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    errs.push(name_of("preset", "KEYWAY_PROVIDER"), e);
+                    None
+                }
             }
-        },
-        (None, None) => {
+        }
+    };
+    let kind = match fp.kind.as_deref() {
+        None => preset.as_ref().map(|p| p.kind).unwrap_or(
+            if fp.token_endpoint.is_some() && fp.issuer.is_none() {
+                ProviderKind::Oauth2
+            } else {
+                ProviderKind::Oidc
+            },
+        ),
+        Some("oidc") => ProviderKind::Oidc,
+        Some("oauth2") => ProviderKind::Oauth2,
+        Some(other) => {
             errs.push(
-                name_of("issuer", "KEYWAY_ISSUER"),
-                "set an issuer (discovery URL) or a preset",
+                name_of("kind", "KEYWAY_PROVIDER_KIND"),
+                format!("`{other}` is neither `oidc` nor `oauth2`"),
             );
-            None
+            ProviderKind::Oidc
+        }
+    };
+    let endpoints = match kind {
+        ProviderKind::Oidc => {
+            let issuer = match (&fp.issuer, preset.as_ref().and_then(|p| p.issuer.clone())) {
+                (Some(raw), _) => parse_url(errs, "issuer", "KEYWAY_ISSUER", raw),
+                (None, Some(u)) => Some(u),
+                (None, None) => {
+                    if fp.preset.as_deref() != Some("oidc") || !errs.names("preset") {
+                        errs.push(
+                            name_of("issuer", "KEYWAY_ISSUER"),
+                            "set an issuer (discovery URL) or a preset",
+                        );
+                    }
+                    None
+                }
+            };
+            issuer.map(Endpoints::Discover)
+        }
+        ProviderKind::Oauth2 => {
+            let base = preset.as_ref().and_then(|p| p.oauth2.clone());
+            let pick = |errs: &mut ConfigErrors,
+                        key: &str,
+                        given: &Option<String>,
+                        fallback: Option<Url>| match given {
+                Some(raw) => parse_url(errs, key, key, raw),
+                None => fallback,
+            };
+            let authorization = pick(
+                errs,
+                "authorization_endpoint",
+                &fp.authorization_endpoint,
+                base.as_ref().map(|b| b.authorization.clone()),
+            );
+            let token = pick(
+                errs,
+                "token_endpoint",
+                &fp.token_endpoint,
+                base.as_ref().map(|b| b.token.clone()),
+            );
+            let user = pick(
+                errs,
+                "userinfo_endpoint",
+                &fp.userinfo_endpoint,
+                base.as_ref().map(|b| b.user.clone()),
+            );
+            let revocation = pick(
+                errs,
+                "revocation_endpoint",
+                &fp.revocation_endpoint,
+                base.as_ref().and_then(|b| b.revocation.clone()),
+            );
+            for (value, key) in [
+                (&authorization, "authorization_endpoint"),
+                (&token, "token_endpoint"),
+                (&user, "userinfo_endpoint"),
+            ] {
+                if value.is_none() && !errs.names(key) {
+                    errs.push(name_of(key, key), "required for a plain OAuth 2.0 provider");
+                }
+            }
+            match (authorization, token, user) {
+                (Some(authorization), Some(token), Some(user)) => {
+                    Some(Endpoints::OAuth2(OAuth2Endpoints {
+                        authorization,
+                        token,
+                        user,
+                        emails: base.as_ref().and_then(|b| b.emails.clone()),
+                        revocation,
+                    }))
+                }
+                _ => None,
+            }
         }
     };
     let client_id = fp.client_id.clone().filter(|s| !s.is_empty());
@@ -958,7 +1143,7 @@ fn build_provider(
     let id = fp
         .id
         .clone()
-        .or_else(|| fp.preset.clone())
+        .or_else(|| fp.preset.clone().filter(|p| p != "oidc"))
         .unwrap_or_else(|| "default".to_owned());
     if id.is_empty()
         || !id
@@ -971,21 +1156,48 @@ fn build_provider(
         );
     }
     let name = fp.name.clone().unwrap_or_else(|| {
-        fp.preset
-            .as_deref()
-            .and_then(crate::provider::presets::display_name)
-            .map(str::to_owned)
-            .or_else(|| {
-                issuer
-                    .as_ref()
-                    .and_then(|u| u.host_str().map(str::to_owned))
+        preset
+            .as_ref()
+            .map(|p| p.name.to_owned())
+            .or_else(|| match &endpoints {
+                Some(Endpoints::Discover(u)) => u.host_str().map(str::to_owned),
+                Some(Endpoints::OAuth2(e)) => e.authorization.host_str().map(str::to_owned),
+                None => None,
             })
             .unwrap_or_else(|| id.clone())
     });
-    let scopes = fp
-        .scopes
-        .clone()
-        .unwrap_or_else(|| vec!["openid".into(), "profile".into(), "email".into()]);
+    let default_scopes = preset
+        .as_ref()
+        .map(|p| p.scopes.clone())
+        .unwrap_or_else(|| match kind {
+            ProviderKind::Oidc => vec!["openid".into(), "profile".into(), "email".into()],
+            ProviderKind::Oauth2 => Vec::new(),
+        });
+    let scopes = fp.scopes.clone().unwrap_or(default_scopes);
+    if kind == ProviderKind::Oidc && !scopes.iter().any(|s| s == "openid") {
+        errs.push(
+            name_of("scopes", "KEYWAY_SCOPES"),
+            "an OpenID Connect provider needs the `openid` scope",
+        );
+    }
+    let mut claims = preset
+        .as_ref()
+        .map(|p| p.claims.clone())
+        .unwrap_or_default();
+    if let Some(c) = &fp.claims {
+        if let Some(v) = c.sub.clone() {
+            claims.sub = v.into_vec();
+        }
+        if let Some(v) = c.name.clone() {
+            claims.name = v.into_vec();
+        }
+        if let Some(v) = c.email.clone() {
+            claims.email = v.into_vec();
+        }
+        if let Some(v) = c.picture.clone() {
+            claims.picture = v.into_vec();
+        }
+    }
     if errs.0.len() > before {
         return None;
     }
@@ -993,11 +1205,15 @@ fn build_provider(
         id,
         name,
         kind,
-        endpoints: Endpoints::Discover(issuer?),
+        endpoints: endpoints?,
         client_id: client_id?,
         client_secret: secret?,
         scopes,
         auth_params,
+        claims,
+        issuer_template: preset.as_ref().and_then(|p| p.issuer_template.clone()),
+        par: fp.par.unwrap_or(false),
+        preset: fp.preset.clone().filter(|p| p != "oidc"),
     })
 }
 

@@ -18,6 +18,7 @@ pub mod error;
 pub mod extract;
 pub mod guard;
 pub mod login;
+pub mod metrics;
 pub mod provider;
 pub mod proxy;
 pub mod routes;
@@ -38,7 +39,8 @@ pub async fn router(config: Config) -> Result<axum::Router, String> {
     Ok(routes::router(app))
 }
 
-/// Serves until `shutdown` resolves, then lets in-flight requests finish.
+/// Serves until `shutdown` resolves, then stops accepting connections and
+/// lets in-flight requests finish, for at most `config.shutdown_timeout`.
 pub async fn serve(
     config: Config,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -55,9 +57,31 @@ pub async fn serve_on(
     config: Config,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
+    use std::future::IntoFuture;
+    let grace = config.shutdown_timeout;
     let app = router(config).await?;
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| e.to_string())
+    let (signalled, on_signal) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = signalled.send(());
+        })
+        .into_future();
+    // The bound: once the signal came, in-flight requests get `grace`.
+    let bound = async move {
+        if on_signal.await.is_err() {
+            std::future::pending::<()>().await;
+        }
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        result = server => result.map_err(|e| e.to_string()),
+        () = bound => {
+            tracing::warn!(
+                timeout = %humantime::format_duration(grace),
+                "shutdown timeout reached; exiting with requests still in flight"
+            );
+            Ok(())
+        }
+    }
 }

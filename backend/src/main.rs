@@ -22,10 +22,32 @@ enum Command {
     Serve,
     /// Validates the configuration, prints it with secrets redacted, and exits 0 (good) or 1.
     CheckConfig,
+    /// Prints the Content-Security-Policy that fits the built SPA in DIR
+    /// (Trunk's dist/), for a web server that serves it instead of Keyway.
+    Csp {
+        /// The built SPA (the folder holding index.html).
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Csp { dir } = &cli.command {
+        return match keyway_backend::static_files::StaticSite::open(dir) {
+            Ok(site) => {
+                println!("{}", site.csp.to_str().unwrap_or_default());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!(
+                    "keyway: cannot read {}: {e}",
+                    dir.join("index.html").display()
+                );
+                ExitCode::from(1)
+            }
+        };
+    }
     let config = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,
         Err(errors) => {
@@ -41,15 +63,19 @@ fn main() -> ExitCode {
             println!("\n# configuration OK");
             ExitCode::SUCCESS
         }
+        Command::Csp { .. } => ExitCode::SUCCESS,
         Command::Serve => {
             keyway_backend::telemetry::init(config.log_format);
             let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
             let listen = config.listen;
             let public = config.public_url.clone();
-            match runtime.block_on(async move {
+            let result = runtime.block_on(async move {
                 tracing::info!(%listen, public_url = %public, "keyway starting");
                 keyway_backend::serve(config, shutdown_signal()).await
-            }) {
+            });
+            // Requests still running after the shutdown timeout are dropped here.
+            runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+            match result {
                 Ok(()) => {
                     tracing::info!("keyway stopped");
                     ExitCode::SUCCESS

@@ -20,7 +20,6 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::response::Response;
 use futures_util::TryStreamExt;
-use openidconnect::{OAuth2TokenResponse, Scope};
 use percent_encoding::percent_decode_str;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -106,12 +105,25 @@ pub fn upstream_url(base: &url::Url, rest: &str, query: Option<&str>) -> String 
     out
 }
 
-/// Forwards one request.
+/// Forwards one request, counting it in `keyway_proxy_requests_total` and
+/// `keyway_proxy_request_duration_seconds` (time to the response headers).
 pub async fn forward(
     State(app): State<App>,
     name: String,
     req: Request,
 ) -> Result<Response, Error> {
+    let started = Instant::now();
+    let result = forward_unmetered(&app, &name, req).await;
+    let status = match &result {
+        Ok(r) => r.status(),
+        Err(e) => e.status_and_code().0,
+    };
+    app.metrics
+        .proxied(&name, status.as_u16(), started.elapsed());
+    result
+}
+
+async fn forward_unmetered(app: &App, name: &str, req: Request) -> Result<Response, Error> {
     let api = app
         .config
         .apis
@@ -258,25 +270,9 @@ async fn client_token(app: &App, api: &ApiSettings) -> Result<Secret, Error> {
         .get(api.provider.as_deref())
         .ok_or(Error::UnknownProvider)?
         .clone();
-    let disc = provider.discovered(&app.http).await?;
-    let mut request = disc
-        .client
-        .exchange_client_credentials()
-        .map_err(|e| Error::ProviderError(format!("no token endpoint: {e}")))?;
-    for s in &api.scopes {
-        request = request.add_scope(Scope::new(s.clone()));
-    }
-    let response =
-        request.request_async(&app.http.oidc()).await.map_err(
-            |e| match crate::login::token_error(e) {
-                Error::TokenExchangeFailed(why) => {
-                    Error::ProviderError(format!("client credentials: {why}"))
-                }
-                other => other,
-            },
-        )?;
-    let token = Secret::new(response.access_token().secret().clone());
-    let expires_at = now_secs() + response.expires_in().map(|d| d.as_secs()).unwrap_or(300);
+    let response = provider.client_credentials(&app.http, &api.scopes).await?;
+    let token = response.access_token;
+    let expires_at = now_secs() + response.expires_in.map(|d| d.as_secs()).unwrap_or(300);
     *guard = Some((token.clone(), expires_at));
     tracing::info!(api = %api.name, "client-credentials token obtained");
     Ok(token)

@@ -6,7 +6,7 @@ use crate::error::Error;
 use crate::extract::{JsonBody, QueryParams};
 use crate::guard;
 use crate::login;
-use crate::provider::http::{HttpError, MAX_PROVIDER_RESPONSE, read_capped};
+use crate::metrics::BackchannelOutcome;
 use crate::session::{SessionData, cookie, now_secs};
 use crate::static_files::StaticSite;
 use crate::tokens;
@@ -19,11 +19,12 @@ use keyway_shared::{CallbackRequest, LoginRequest, LoginResponse, LogoutResponse
 use serde::Deserialize;
 use std::time::Duration;
 use tower::ServiceBuilder;
+use tower_http::LatencyUnit;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveHeadersLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tower_sessions::session::Id;
 
 /// Largest request body accepted (64 KiB).
@@ -64,7 +65,8 @@ pub fn router(app: App) -> Router {
     let mut router = Router::new()
         .merge(bff)
         .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz));
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics));
     router = match site {
         Some(site) => router.fallback(move |req: Request| {
             let site = site.clone();
@@ -84,7 +86,9 @@ pub fn router(app: App) -> Router {
                 let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
                 // The path only: a query may carry a code or state.
                 tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
-            }),
+            })
+            // One access-log line a request (in its span: with the request id).
+            .on_response(DefaultOnResponse::new().level(tracing::Level::INFO).latency_unit(LatencyUnit::Millis)),
         )
         .layer(PropagateRequestIdLayer::new(request_id))
         .layer(CatchPanicLayer::custom(|_| Error::Internal("a handler panicked".into()).into_response()))
@@ -116,6 +120,22 @@ async fn readyz(State(app): State<App>) -> Response {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (status, Json(body)).into_response()
+}
+
+/// Prometheus text exposition of this App's metrics.
+async fn metrics(State(app): State<App>) -> Response {
+    let text = app.metrics.render(app.sessions.active_sessions());
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        text,
+    )
+        .into_response()
 }
 
 async fn providers(State(app): State<App>) -> Json<Vec<ProviderInfo>> {
@@ -223,49 +243,21 @@ async fn userinfo(State(app): State<App>, headers: HeaderMap) -> Result<Response
         .get(Some(&data.provider))
         .ok_or(Error::UnknownProvider)?
         .clone();
-    let disc = provider.discovered(&app.http).await?;
-    let url = disc
-        .metadata
-        .userinfo_endpoint()
-        .ok_or_else(|| Error::ProviderError("the provider has no userinfo endpoint".into()))?
-        .url()
-        .clone();
-    let response = app
-        .http
-        .reqwest()
-        .get(url)
-        .bearer_auth(data.tokens.access_token.expose())
-        .header(header::ACCEPT, "application/json")
-        .send()
-        .await
-        .map_err(|e| {
-            if e.is_timeout() {
-                Error::ProviderTimeout
-            } else {
-                Error::ProviderError(format!("userinfo: {}", e.without_url()))
-            }
-        })?;
-    let status = response.status();
-    let body = read_capped(response, MAX_PROVIDER_RESPONSE)
-        .await
-        .map_err(|e| match e {
-            HttpError::Timeout => Error::ProviderTimeout,
-            other => Error::ProviderError(format!("userinfo: {other}")),
-        })?;
-    if status == StatusCode::UNAUTHORIZED {
-        return Err(Error::SessionExpired(
-            "the provider no longer accepts the access token",
-        ));
-    }
-    if !status.is_success() {
-        return Err(Error::ProviderError(format!(
-            "userinfo answered HTTP {status}"
-        )));
-    }
-    let json: serde_json::Value = serde_json::from_slice(&body)
-        .map_err(|_| Error::ProviderError("userinfo is not JSON".into()))?;
-    // OpenID Connect Core 5.3.2: the userinfo sub must be the ID token's.
-    if json.get("sub").and_then(|s| s.as_str()) != Some(data.identity.sub.as_str()) {
+    let url = provider.user_endpoint(&app.http).await?;
+    let json = provider
+        .get_json(&app.http, url, &data.tokens.access_token)
+        .await?;
+    // OpenID Connect Core 5.3.2: the userinfo sub must be the ID token's; for
+    // plain OAuth 2.0 the mapped subject must be the session's.
+    let sub = match provider.kind() {
+        keyway_shared::ProviderKind::Oidc => {
+            json.get("sub").and_then(|s| s.as_str()).map(str::to_owned)
+        }
+        keyway_shared::ProviderKind::Oauth2 => {
+            crate::provider::flows::map_identity(&json, &provider.settings.claims).map(|i| i.sub)
+        }
+    };
+    if sub.as_deref() != Some(data.identity.sub.as_str()) {
         return Err(Error::ProviderError(
             "userinfo names another subject".into(),
         ));
@@ -280,9 +272,17 @@ async fn backchannel_logout(
     // application/x-www-form-urlencoded: logout_token=<JWT>
     let token = url::form_urlencoded::parse(&body)
         .find(|(k, _)| k == "logout_token")
-        .map(|(_, v)| v.into_owned())
-        .ok_or_else(|| Error::InvalidLogoutToken("no logout_token".into()))?;
-    crate::backchannel::logout(&app, &token).await?;
+        .map(|(_, v)| v.into_owned());
+    let result = match token {
+        Some(token) => crate::backchannel::logout(&app, &token).await,
+        None => Err(Error::InvalidLogoutToken("no logout_token".into())),
+    };
+    app.metrics.backchannel(match &result {
+        Ok(_) => BackchannelOutcome::Succeeded,
+        Err(Error::InvalidLogoutToken(_)) => BackchannelOutcome::Invalid,
+        Err(_) => BackchannelOutcome::Failed,
+    });
+    result?;
     Ok(StatusCode::OK.into_response())
 }
 

@@ -1,15 +1,19 @@
-//! The token lifecycle: refresh before use (single flight per session),
-//! revocation (RFC 7009) and the end-session URL (RP-initiated logout).
+//! The token lifecycle: refresh before use (single flight per session, in
+//! this process and across instances sharing the store), revocation (RFC
+//! 7009) and the end-session URL (RP-initiated logout).
 
 use crate::app::App;
 use crate::error::Error;
-use crate::login::token_error;
+use crate::metrics::RefreshOutcome;
+use crate::provider::flows::{RefreshError, form_encode};
 use crate::secret::Secret;
 use crate::session::{SessionData, now_secs};
+use keyway_shared::ProviderKind;
 use openidconnect::core::CoreRevocableToken;
-use openidconnect::{AccessToken, OAuth2TokenResponse, RefreshToken, RevocationUrl};
+use openidconnect::{AccessToken, RefreshToken, RevocationUrl};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
 use tower_sessions::session::Id;
 use url::Url;
 
@@ -44,8 +48,17 @@ pub fn needs_refresh(data: &SessionData, skew_secs: u64, now: u64) -> bool {
     now + skew >= expires_at
 }
 
+/// How long the store-wide refresh lock of a session is held at most.
+pub const REFRESH_LOCK_TTL: Duration = Duration::from_secs(15);
+
 /// Returns the session with an access token fit for use, refreshing it first
 /// when needed. A refused refresh ends the session (`401 session_expired`).
+///
+/// Single flight: requests of one session in this process queue on one
+/// in-process lock; instances sharing the store take a short store lock, and
+/// an instance that finds it held waits for the other's refresh and reads
+/// the refreshed tokens from the store instead of spending the refresh token
+/// a second time.
 pub async fn ensure_fresh(app: &App, id: Id, data: SessionData) -> Result<SessionData, Error> {
     let skew = app.config.refresh_skew.as_secs();
     if !needs_refresh(&data, skew, now_secs()) {
@@ -53,15 +66,38 @@ pub async fn ensure_fresh(app: &App, id: Id, data: SessionData) -> Result<Sessio
     }
     let lock = app.refresh_flights.lock_for(id);
     let _guard = lock.lock().await;
-    // Someone else may have refreshed while this request waited.
-    let Some((_, data)) = app.sessions.load(&id.to_string()).await? else {
-        return Err(Error::SessionExpired(
-            "the session ended while waiting for a refresh",
-        ));
+    let deadline = tokio::time::Instant::now() + REFRESH_LOCK_TTL;
+    let mut wait = Duration::from_millis(20);
+    let store_lock = loop {
+        // Someone else may have refreshed while this request waited.
+        let Some((_, data)) = app.sessions.load(&id.to_string()).await? else {
+            return Err(Error::SessionExpired(
+                "the session ended while waiting for a refresh",
+            ));
+        };
+        if !needs_refresh(&data, skew, now_secs()) {
+            return Ok(data);
+        }
+        match app
+            .sessions
+            .try_lock(&format!("refresh:{id}"), REFRESH_LOCK_TTL)
+            .await?
+        {
+            Some(l) => break (l, data),
+            None if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_millis(500));
+            }
+            None => return Err(Error::ProviderTimeout),
+        }
     };
-    if !needs_refresh(&data, skew, now_secs()) {
-        return Ok(data);
-    }
+    let (store_lock, data) = store_lock;
+    let result = refresh_now(app, id, data).await;
+    let _ = store_lock.release().await;
+    result
+}
+
+async fn refresh_now(app: &App, id: Id, data: SessionData) -> Result<SessionData, Error> {
     let Some(refresh_token) = data.tokens.refresh_token.clone() else {
         return Err(Error::SessionExpired(
             "access token expired and there is no refresh token",
@@ -72,45 +108,38 @@ pub async fn ensure_fresh(app: &App, id: Id, data: SessionData) -> Result<Sessio
         .get(Some(&data.provider))
         .ok_or(Error::UnknownProvider)?
         .clone();
-    let disc = provider.discovered(&app.http).await?;
-    let token = RefreshToken::new(refresh_token.expose().to_owned());
-    let request = disc
-        .client
-        .exchange_refresh_token(&token)
-        .map_err(|e| Error::ProviderError(format!("no token endpoint: {e}")))?;
-    match request.request_async(&app.http.oidc()).await {
+    match provider.refresh(&app.http, &refresh_token).await {
         Ok(response) => {
             let now = now_secs();
             let mut data = data;
-            data.tokens.access_token = Secret::new(response.access_token().secret().clone());
+            data.tokens.access_token = response.access_token;
             data.tokens.access_issued_at = now;
-            data.tokens.access_expires_at = response.expires_in().map(|d| now + d.as_secs());
+            data.tokens.access_expires_at = response.expires_in.map(|d| now + d.as_secs());
             // A rotated refresh token replaces the old one in the same write.
-            if let Some(new_refresh) = response.refresh_token() {
-                data.tokens.refresh_token = Some(Secret::new(new_refresh.secret().clone()));
+            if let Some(new_refresh) = response.refresh_token {
+                data.tokens.refresh_token = Some(new_refresh);
             }
+            if let Some(id_token) = response.id_token {
+                data.tokens.id_token = Some(Secret::new(id_token));
+            }
+            app.metrics
+                .refresh(&data.provider, RefreshOutcome::Succeeded);
             app.sessions.save(id, &data).await?;
             tracing::info!(provider = %data.provider, "access token refreshed");
             Ok(data)
         }
-        Err(openidconnect::RequestTokenError::ServerResponse(r))
-            if matches!(
-                r.error(),
-                openidconnect::core::CoreErrorResponseType::InvalidGrant
-            ) =>
-        {
+        Err(RefreshError::Refused) => {
+            app.metrics.refresh(&data.provider, RefreshOutcome::Refused);
             app.sessions.delete(id).await?;
             tracing::info!(provider = %data.provider, "refresh refused (invalid_grant); session ended");
             Err(Error::SessionExpired(
                 "the provider refused the refresh token",
             ))
         }
-        Err(e) => Err(match token_error(e) {
-            Error::TokenExchangeFailed(why) => {
-                Error::ProviderError(format!("refresh failed: {why}"))
-            }
-            other => other,
-        }),
+        Err(RefreshError::Failed(e)) => {
+            app.metrics.refresh(&data.provider, RefreshOutcome::Failed);
+            Err(e)
+        }
     }
 }
 
@@ -120,21 +149,9 @@ pub async fn revoke(app: &App, data: &SessionData) {
     let Some(provider) = app.providers.get(Some(&data.provider)).cloned() else {
         return;
     };
-    let Ok(disc) = provider.discovered(&app.http).await else {
+    let Some(url) = provider.revocation_endpoint(&app.http).await else {
         return;
     };
-    let Some(url) = disc
-        .metadata
-        .additional_metadata()
-        .revocation_endpoint
-        .clone()
-    else {
-        return;
-    };
-    let Ok(url) = RevocationUrl::new(url) else {
-        return;
-    };
-    let client = disc.client.clone().set_revocation_url(url.clone());
     let mut tokens = Vec::new();
     if let Some(r) = &data.tokens.refresh_token {
         tokens.push(CoreRevocableToken::from(RefreshToken::new(
@@ -144,26 +161,38 @@ pub async fn revoke(app: &App, data: &SessionData) {
     tokens.push(CoreRevocableToken::from(AccessToken::new(
         data.tokens.access_token.expose().to_owned(),
     )));
-    let loopback_http = url.url().scheme() == "http" && crate::config::is_loopback_host(url.url());
+    let loopback_http = url.scheme() == "http" && crate::config::is_loopback_host(&url);
+    let client = match provider.kind() {
+        ProviderKind::Oidc if !loopback_http => match provider.discovered(&app.http).await {
+            Ok(disc) => Some(
+                disc.client
+                    .clone()
+                    .set_revocation_url(RevocationUrl::from_url(url.clone())),
+            ),
+            Err(_) => None,
+        },
+        _ => None,
+    };
     for token in tokens {
         let kind = match token {
             CoreRevocableToken::RefreshToken(_) => "refresh_token",
             _ => "access_token",
         };
-        let result = if loopback_http {
-            // oauth2 (rightly) refuses a plain-http revocation URL. Keyway
-            // allows http only for loopback providers (development and tests),
-            // and there sends the same RFC 7009 request itself.
-            revoke_over_loopback_http(app, &provider.settings, url.url(), &token, kind).await
-        } else {
-            match client.revoke_token(token) {
+        let result = match &client {
+            Some(client) => match client.revoke_token(token) {
                 Ok(req) => req
                     .request_async(&app.http.oidc())
                     .await
                     .map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
-            }
+            },
+            // oauth2 (rightly) refuses a plain-http revocation URL; Keyway
+            // allows http only for loopback providers (development and tests)
+            // and there sends the same RFC 7009 request itself, as it does for
+            // plain OAuth 2.0 providers with a configured revocation endpoint.
+            None => revoke_directly(app, &provider.settings, &url, &token, kind).await,
         };
+        app.metrics.revocation(&data.provider, result.is_ok());
         match result {
             Ok(()) => tracing::info!(provider = %data.provider, token = kind, "token revoked"),
             Err(e) => {
@@ -173,7 +202,7 @@ pub async fn revoke(app: &App, data: &SessionData) {
     }
 }
 
-async fn revoke_over_loopback_http(
+async fn revoke_directly(
     app: &App,
     settings: &crate::config::ProviderSettings,
     url: &Url,
@@ -190,8 +219,8 @@ async fn revoke_over_loopback_http(
         .reqwest()
         .post(url.clone())
         .basic_auth(
-            percent_encode_form(&settings.client_id),
-            Some(percent_encode_form(settings.client_secret.expose())),
+            form_encode(&settings.client_id),
+            Some(form_encode(settings.client_secret.expose())),
         )
         .form(&[("token", value.as_str()), ("token_type_hint", hint)])
         .send()
@@ -204,14 +233,12 @@ async fn revoke_over_loopback_http(
     }
 }
 
-/// RFC 6749 2.3.1: client id and secret are form-encoded before basic auth.
-fn percent_encode_form(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
 /// The provider's end-session URL for this session, when it has one.
 pub async fn end_session_url(app: &App, data: &SessionData) -> Option<String> {
     let provider = app.providers.get(Some(&data.provider))?.clone();
+    if provider.kind() != ProviderKind::Oidc {
+        return None;
+    }
     let disc = provider.discovered(&app.http).await.ok()?;
     let endpoint = disc
         .metadata

@@ -1,11 +1,12 @@
 //! Browser unit tests of the auth layer (wasm-bindgen-test, headless Chromium).
+#![cfg(target_arch = "wasm32")]
 
 use gloo_net::http::Method;
-use wasm_bindgen::JsCast;
 use keyway_frontend::auth::{
     AuthClient, AuthError, LoginButton, parse_callback_query, safe_return_to,
 };
 use keyway_shared::{CSRF_HEADER, CSRF_HEADER_VALUE, CallbackRequest, ErrorBody, codes};
+use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -27,7 +28,8 @@ fn parses_a_successful_callback_query() {
 
 #[wasm_bindgen_test]
 fn parses_an_error_callback_query() {
-    let req = parse_callback_query("error=access_denied&error_description=The+user+said+no&state=s");
+    let req =
+        parse_callback_query("error=access_denied&error_description=The+user+said+no&state=s");
     assert_eq!(req.code, None);
     assert_eq!(req.error.as_deref(), Some("access_denied"));
     assert_eq!(req.error_description.as_deref(), Some("The user said no"));
@@ -37,7 +39,10 @@ fn parses_an_error_callback_query() {
 #[wasm_bindgen_test]
 fn empty_query_parameters_are_absent() {
     assert_eq!(parse_callback_query(""), CallbackRequest::default());
-    assert_eq!(parse_callback_query("?code=&state="), CallbackRequest::default());
+    assert_eq!(
+        parse_callback_query("?code=&state="),
+        CallbackRequest::default()
+    );
 }
 
 #[wasm_bindgen_test]
@@ -80,10 +85,15 @@ fn messages_are_for_people() {
         r#"{"error":"token_exchange_failed","message":"The provider refused the sign-in."}"#,
     );
     assert_eq!(other.user_message(), "The provider refused the sign-in.");
-    let expired = AuthError::from_response_parts(401, r#"{"error":"session_expired","message":""}"#);
+    let expired =
+        AuthError::from_response_parts(401, r#"{"error":"session_expired","message":""}"#);
     assert!(expired.needs_login());
     assert!(expired.user_message().contains("sign in again"));
-    assert!(AuthError::Network("x".into()).user_message().contains("connection"));
+    assert!(
+        AuthError::Network("x".into())
+            .user_message()
+            .contains("connection")
+    );
 }
 
 #[wasm_bindgen_test]
@@ -94,7 +104,10 @@ fn post_requests_carry_the_csrf_header() {
         .unwrap();
     assert_eq!(req.method(), Method::POST);
     assert!(req.url().ends_with("/bff/login"), "{}", req.url());
-    assert_eq!(req.headers().get(CSRF_HEADER).as_deref(), Some(CSRF_HEADER_VALUE));
+    assert_eq!(
+        req.headers().get(CSRF_HEADER).as_deref(),
+        Some(CSRF_HEADER_VALUE)
+    );
     assert_eq!(
         req.headers().get("content-type").as_deref(),
         Some("application/json")
@@ -134,7 +147,10 @@ fn login_button_renders_provider_and_label() {
         view! { <LoginButton provider="corp" return_to="/profile">"Sign in with Corp"</LoginButton> }
     });
     let button = host.query_selector("button.login-button").unwrap().unwrap();
-    assert_eq!(button.get_attribute("data-provider").as_deref(), Some("corp"));
+    assert_eq!(
+        button.get_attribute("data-provider").as_deref(),
+        Some("corp")
+    );
     assert_eq!(button.text_content().unwrap().trim(), "Sign in with Corp");
     drop(handle);
 }

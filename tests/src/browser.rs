@@ -200,6 +200,14 @@ impl Browser {
         }
     }
 
+    /// With `KEYWAY_SCREENSHOTS=1`, saves a screenshot and the HTML as
+    /// `artifacts/<name>.png|.html` (for people to look at the pages).
+    pub async fn snapshot(&self, name: &str) {
+        if std::env::var_os("KEYWAY_SCREENSHOTS").is_some() {
+            self.save_artifacts(name).await;
+        }
+    }
+
     /// Closes the session and stops chromedriver (call on every path).
     pub async fn close(mut self) {
         let _ = self.client.clone().close().await;

@@ -51,6 +51,7 @@ async fn sign_in_profile_reload_sign_out() {
             let c = &b.client;
             c.goto(&home).await.map_err(|e| e.to_string())?;
             let button = b.wait_css(".login-button").await?;
+            b.snapshot("home-anonymous").await;
             let label = button.text().await.map_err(|e| e.to_string())?;
             if !label.contains("Test provider") {
                 return Err(format!("button says {label:?}"));
@@ -69,6 +70,7 @@ async fn sign_in_profile_reload_sign_out() {
             b.wait_text("#user-name", "Alice Liddell").await?;
             b.wait_text("#user-email", "alice@example.com").await?;
             b.wait_text("#userinfo", "alice@example.com").await?;
+            b.snapshot("profile").await;
             assert_no_token_in_page(&b).await?;
             // Reload keeps the session.
             c.refresh().await.map_err(|e| e.to_string())?;
@@ -126,10 +128,8 @@ async fn denied_consent_shows_a_clear_error() {
                 .await
                 .map_err(|e| e.to_string())?;
             b.provider_sign_in("alice", "wonderland", false).await?;
-            let text = b
-                .wait_text("#callback-error", "cancel")
-                .await
-                .or(b.wait_text("#callback-error", "declined").await)?;
+            let text = b.wait_text("#callback-error", "cancelled").await?;
+            b.snapshot("callback-denied").await;
             if text.trim().is_empty() {
                 return Err("empty error".into());
             }

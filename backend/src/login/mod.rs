@@ -14,20 +14,20 @@
 
 pub mod return_to;
 
+pub use crate::provider::flows::token_error;
+
 use crate::app::App;
 use crate::error::{Error, clean_description, clean_error_code};
-use crate::provider::http::HttpError;
+use crate::provider::verified_claim;
 use crate::secret::Secret;
 use crate::session::{
     Identity, MAX_PENDING_PER_BROWSER, PendingLogin, SessionData, Tokens, cookie, now_secs,
 };
 use axum::http::{HeaderMap, HeaderValue};
-use keyway_shared::{CallbackRequest, CallbackResponse};
-use openidconnect::core::CoreAuthenticationFlow;
-use openidconnect::{
-    AuthorizationCode, CsrfToken, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier,
-    RequestTokenError, Scope, TokenResponse,
-};
+use keyway_shared::{CallbackRequest, CallbackResponse, ProviderKind};
+use openidconnect::Nonce;
+use openidconnect::core::CoreIdToken;
+use std::str::FromStr;
 use subtle::ConstantTimeEq;
 
 /// What a started login hands back to the route.
@@ -64,39 +64,18 @@ pub async fn start(
         .get(provider)
         .ok_or(Error::UnknownProvider)?
         .clone();
-    let disc = provider.discovered(&app.http).await?;
-
-    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let mut request = disc
-        .client
-        .authorize_url(
-            CoreAuthenticationFlow::AuthorizationCode,
-            CsrfToken::new_random,
-            Nonce::new_random,
-        )
-        .set_pkce_challenge(challenge);
-    for scope in provider
-        .settings
-        .scopes
-        .iter()
-        .filter(|s| s.as_str() != "openid")
-    {
-        request = request.add_scope(Scope::new(scope.clone()));
-    }
-    for (k, v) in &provider.settings.auth_params {
-        request = request.add_extra_param(k.clone(), v.clone());
-    }
-    let (url, state, nonce) = request.url();
-
+    let request = provider.authorization_request(&app.http).await?;
     let pending = PendingLogin {
-        state: Secret::new(state.secret().clone()),
-        verifier: Secret::new(verifier.secret().clone()),
-        nonce: Secret::new(nonce.secret().clone()),
+        state: Secret::new(request.state),
+        verifier: Secret::new(request.verifier),
+        // Plain OAuth 2.0 has no nonce: kept empty.
+        nonce: Secret::new(request.nonce.unwrap_or_default()),
         provider: provider.id().to_owned(),
-        issuer: disc.issuer().to_owned(),
+        issuer: request.issuer,
         return_to,
         created_at: now_secs(),
     };
+    let url = request.url;
 
     let cookie_id = cookie::read(headers, app.cookies.login_name());
     let existing = match &cookie_id {
@@ -119,6 +98,7 @@ pub async fn start(
         app.config.session.login_timeout + std::time::Duration::from_secs(3600),
     );
     tracing::info!(provider = %provider.id(), "login started");
+    app.metrics.login_started(provider.id());
     Ok(Started {
         authorization_url: url.to_string(),
         set_cookie,
@@ -130,6 +110,24 @@ pub async fn callback(
     app: &App,
     headers: &HeaderMap,
     body: CallbackRequest,
+) -> Result<Completed, Error> {
+    // Metrics: the provider is known once the pending login is found.
+    let mut provider = None;
+    let result = callback_checked(app, headers, body, &mut provider).await;
+    match &result {
+        Ok(_) => app
+            .metrics
+            .login_completed(provider.as_deref().unwrap_or_default()),
+        Err(e) => app.metrics.login_failed(provider.as_deref(), e),
+    }
+    result
+}
+
+async fn callback_checked(
+    app: &App,
+    headers: &HeaderMap,
+    body: CallbackRequest,
+    provider: &mut Option<String>,
 ) -> Result<Completed, Error> {
     // 1. The browser must be the one that started this login.
     let cookie_id = cookie::read(headers, app.cookies.login_name())
@@ -159,6 +157,7 @@ pub async fn callback(
     };
     // Single use: remove it before anything else can fail.
     let pending = list.remove(index);
+    *provider = Some(pending.provider.clone());
     let mut set_cookies = Vec::new();
     if list.is_empty() {
         app.sessions.delete_pending(record_id).await?;
@@ -203,21 +202,31 @@ async fn complete(
         .get(Some(&pending.provider))
         .ok_or(Error::UnknownProvider)?
         .clone();
-    let disc = provider.discovered(&app.http).await?;
     // 4. Mix-up defence (RFC 9207): the issuer this login went to.
-    match body.iss.as_deref() {
-        Some(iss) if iss != pending.issuer => {
+    let disc = match provider.kind() {
+        ProviderKind::Oidc => Some(provider.discovered(&app.http).await?),
+        ProviderKind::Oauth2 => None,
+    };
+    match (body.iss.as_deref(), &disc) {
+        // A plain OAuth 2.0 provider has no issuer: an `iss` belongs to another provider.
+        (Some(_), None) => {
+            return Err(Error::IssuerMismatch(
+                "iss on a response to a plain OAuth 2.0 login",
+            ));
+        }
+        (Some(iss), Some(_)) if !provider.issuer_matches(&pending.issuer, iss) => {
             return Err(Error::IssuerMismatch("iss is another issuer"));
         }
-        Some(_) => {}
-        None if disc.requires_iss() => {
+        (None, Some(d)) if d.requires_iss() => {
             return Err(Error::IssuerMismatch(
                 "the provider sends iss, but the response has none",
             ));
         }
-        None => {}
+        _ => {}
     }
-    if disc.issuer() != pending.issuer {
+    if let Some(d) = &disc
+        && d.issuer() != pending.issuer
+    {
         return Err(Error::IssuerMismatch(
             "the provider's issuer changed since the login started",
         ));
@@ -228,53 +237,56 @@ async fn complete(
         .ok_or_else(|| Error::InvalidRequest("code is missing".into()))?;
 
     // 5. Exchange the code, once, with the verifier and the client secret.
-    let request = disc
-        .client
-        .exchange_code(AuthorizationCode::new(code))
-        .map_err(|e| Error::ProviderError(format!("no token endpoint: {e}")))?
-        .set_pkce_verifier(PkceCodeVerifier::new(pending.verifier.expose().to_owned()));
-    let token = request
-        .request_async(&app.http.oidc())
-        .await
-        .map_err(token_error)?;
-
-    // 6. The ID token.
-    let id_token = token
-        .id_token()
-        .ok_or_else(|| Error::InvalidIdToken("the token response has no id_token".into()))?;
-    let nonce = Nonce::new(pending.nonce.expose().to_owned());
-    let claims = provider
-        .verify_id_token(&app.http, &disc, id_token, &nonce)
+    let tokens = provider
+        .exchange_code(&app.http, disc.as_ref(), code, pending.verifier.expose())
         .await?;
-    let raw_id_token = id_token.to_string();
-    let sid = verified_claim(&raw_id_token, "sid");
+
+    // 6. Who signed in: the validated ID token (OIDC) or the user endpoint (OAuth 2.0).
+    let (identity, sid) = match &disc {
+        Some(disc) => {
+            let raw = tokens.id_token.as_deref().ok_or_else(|| {
+                Error::InvalidIdToken("the token response has no id_token".into())
+            })?;
+            let id_token = CoreIdToken::from_str(raw)
+                .map_err(|_| Error::InvalidIdToken("malformed id_token".into()))?;
+            let nonce = Nonce::new(pending.nonce.expose().to_owned());
+            let claims = provider
+                .verify_id_token(&app.http, disc, &id_token, &nonce)
+                .await?;
+            let identity = Identity {
+                sub: claims.subject().as_str().to_owned(),
+                name: claims
+                    .name()
+                    .and_then(|n| n.get(None))
+                    .map(|n| n.as_str().to_owned()),
+                email: claims.email().map(|e| e.as_str().to_owned()),
+                email_verified: claims.email_verified(),
+                picture: claims
+                    .picture()
+                    .and_then(|p| p.get(None))
+                    .map(|p| p.as_str().to_owned()),
+            };
+            (identity, verified_claim(raw, "sid"))
+        }
+        None => (
+            provider
+                .oauth2_identity(&app.http, &tokens.access_token)
+                .await?,
+            None,
+        ),
+    };
 
     let now = now_secs();
-    let identity = Identity {
-        sub: claims.subject().as_str().to_owned(),
-        name: claims
-            .name()
-            .and_then(|n| n.get(None))
-            .map(|n| n.as_str().to_owned()),
-        email: claims.email().map(|e| e.as_str().to_owned()),
-        email_verified: claims.email_verified(),
-        picture: claims
-            .picture()
-            .and_then(|p| p.get(None))
-            .map(|p| p.as_str().to_owned()),
-    };
     let data = SessionData {
         identity,
         provider: provider.id().to_owned(),
         sid,
         tokens: Tokens {
-            access_token: Secret::new(token.access_token().secret().clone()),
-            access_expires_at: token.expires_in().map(|d| now + d.as_secs()),
+            access_expires_at: tokens.expires_in.map(|d| now + d.as_secs()),
             access_issued_at: now,
-            refresh_token: token
-                .refresh_token()
-                .map(|r| Secret::new(r.secret().clone())),
-            id_token: Some(Secret::new(raw_id_token)),
+            refresh_token: tokens.refresh_token,
+            id_token: tokens.id_token.map(Secret::new),
+            access_token: tokens.access_token,
         },
         created_at: now,
         last_seen: now,
@@ -307,37 +319,4 @@ async fn complete(
         user: data.user(&app.config.session),
         return_to: pending.return_to,
     })
-}
-
-/// Maps a token-endpoint failure; never quotes the response body.
-pub fn token_error<T: openidconnect::ErrorResponse>(e: RequestTokenError<HttpError, T>) -> Error {
-    match e {
-        RequestTokenError::Request(HttpError::Timeout) => Error::ProviderTimeout,
-        RequestTokenError::Request(e) => Error::TokenExchangeFailed(e.to_string()),
-        RequestTokenError::ServerResponse(r) => {
-            let text = serde_json::to_value(&r)
-                .ok()
-                .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
-                .unwrap_or_else(|| "error response".into());
-            Error::TokenExchangeFailed(format!(
-                "the token endpoint answered `{}`",
-                clean_error_code(&text)
-            ))
-        }
-        RequestTokenError::Parse(e, _) => {
-            Error::TokenExchangeFailed(format!("unparsable token response at {}", e.path()))
-        }
-        RequestTokenError::Other(e) => Error::TokenExchangeFailed(e),
-    }
-}
-
-/// Reads one claim of a JWT whose signature has already been verified.
-fn verified_claim(jwt: &str, name: &str) -> Option<String> {
-    use base64::Engine;
-    let payload = jwt.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .ok()?;
-    let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    value.get(name)?.as_str().map(str::to_owned)
 }

@@ -10,6 +10,7 @@
 //! `aud` (no untrusted extra audience), `azp`, `exp`, `iat` within a bounded
 //! skew, and `nonce`.
 
+pub mod flows;
 pub mod http;
 pub mod presets;
 
@@ -51,6 +52,9 @@ pub struct ExtraMetadata {
     /// RFC 9126 pushed authorization request endpoint.
     #[serde(default)]
     pub pushed_authorization_request_endpoint: Option<String>,
+    /// RFC 9126: the provider accepts only pushed requests.
+    #[serde(default)]
+    pub require_pushed_authorization_requests: Option<bool>,
 }
 
 impl AdditionalProviderMetadata for ExtraMetadata {}
@@ -138,18 +142,22 @@ pub struct Provider {
     ttl: Duration,
     cache: RwLock<Option<Arc<Discovered>>>,
     fetching: tokio::sync::Mutex<()>,
+    oauth2_client: Option<flows::OAuth2Client>,
 }
 
 impl Provider {
     /// A provider whose discovery is not fetched yet.
     pub fn new(settings: ProviderSettings, redirect_uri: &Url, ttl: Duration) -> Self {
-        Self {
+        let mut provider = Self {
             settings,
             redirect_uri: RedirectUrl::from_url(redirect_uri.clone()),
             ttl,
             cache: RwLock::new(None),
             fetching: tokio::sync::Mutex::new(()),
-        }
+            oauth2_client: None,
+        };
+        provider.oauth2_client = provider.build_oauth2_client();
+        provider
     }
 
     /// The provider id.
@@ -164,7 +172,7 @@ impl Provider {
 
     /// Whether discovery has been loaded at least once.
     pub fn is_ready(&self) -> bool {
-        self.cache.read().expect("cache lock").is_some()
+        self.kind() == ProviderKind::Oauth2 || self.cache.read().expect("cache lock").is_some()
     }
 
     fn cached(&self) -> Option<Arc<Discovered>> {
@@ -175,6 +183,12 @@ impl Provider {
     /// fetched once (concurrent callers wait for the same fetch). A failed
     /// refresh keeps serving the stale document.
     pub async fn discovered(&self, http: &HttpClient) -> Result<Arc<Discovered>, Error> {
+        if self.kind() == ProviderKind::Oauth2 {
+            return Err(Error::Internal(format!(
+                "`{}` is a plain OAuth 2.0 provider: no discovery",
+                self.id()
+            )));
+        }
         if let Some(d) = self.cached()
             && d.fetched_at.elapsed() < self.ttl
         {
@@ -203,7 +217,11 @@ impl Provider {
     }
 
     async fn fetch(&self, http: &HttpClient) -> Result<Discovered, Error> {
-        let Endpoints::Discover(issuer) = &self.settings.endpoints;
+        let Endpoints::Discover(issuer) = &self.settings.endpoints else {
+            return Err(Error::Internal(
+                "no discovery for a plain OAuth 2.0 provider".into(),
+            ));
+        };
         // openidconnect compares the document's issuer with this string exactly:
         // keep the configured form (without a trailing slash unless given).
         let issuer_str = issuer.as_str();
@@ -214,9 +232,16 @@ impl Provider {
         };
         let issuer_url = IssuerUrl::new(issuer_str.to_owned())
             .map_err(|e| Error::ProviderError(format!("bad issuer URL: {e}")))?;
-        let metadata = Metadata::discover_async(issuer_url, &http.oidc())
-            .await
-            .map_err(|e| discovery_error(self.id(), e))?;
+        let metadata = if self.settings.issuer_template.is_some() {
+            // Microsoft's multi-tenant endpoints publish a templated issuer
+            // (`{tenantid}`) that cannot equal the URL it is served from; the
+            // ID token's issuer is checked against the template instead.
+            self.discover_templated(http, &issuer_url).await?
+        } else {
+            Metadata::discover_async(issuer_url, &http.oidc())
+                .await
+                .map_err(|e| discovery_error(self.id(), e))?
+        };
         let client = self.build_client(&metadata);
         let now = Instant::now();
         tracing::info!(provider = %self.id(), issuer = %metadata.issuer().as_str(), "discovery loaded");
@@ -226,6 +251,53 @@ impl Provider {
             fetched_at: now,
             jwks_fetched_at: now,
         })
+    }
+
+    async fn discover_templated(
+        &self,
+        http: &HttpClient,
+        issuer: &IssuerUrl,
+    ) -> Result<Metadata, Error> {
+        let url = issuer
+            .join(".well-known/openid-configuration")
+            .map_err(|e| Error::ProviderError(format!("bad issuer URL: {e}")))?;
+        let response = http.reqwest().get(url).send().await.map_err(|e| {
+            if e.is_timeout() {
+                Error::ProviderTimeout
+            } else {
+                Error::ProviderError(format!("discovery: {}", e.without_url()))
+            }
+        })?;
+        let body = http::read_capped(response, http::MAX_PROVIDER_RESPONSE)
+            .await
+            .map_err(|e| Error::ProviderError(format!("discovery: {e}")))?;
+        let metadata: Metadata = serde_json::from_slice(&body)
+            .map_err(|_| Error::ProviderError("discovery document is not valid".into()))?;
+        if Some(metadata.issuer().as_str()) != self.settings.issuer_template.as_deref() {
+            return Err(Error::ProviderError(
+                "the discovery document's issuer is not the expected template".into(),
+            ));
+        }
+        let jwks = JsonWebKeySet::fetch_async(metadata.jwks_uri(), &http.oidc())
+            .await
+            .map_err(|e| discovery_error(self.id(), e))?;
+        Ok(metadata.set_jwks(jwks))
+    }
+
+    /// Whether `iss` (of an authorization response or ID token) is this provider's issuer.
+    pub fn issuer_matches(&self, expected: &str, got: &str) -> bool {
+        match &self.settings.issuer_template {
+            None => expected == got,
+            Some(template) => {
+                let (prefix, suffix) = template.split_once("{tenantid}").unwrap_or((template, ""));
+                got.strip_prefix(prefix)
+                    .and_then(|rest| rest.strip_suffix(suffix))
+                    .is_some_and(|tid| {
+                        !tid.is_empty()
+                            && tid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    })
+            }
+        }
     }
 
     fn build_client(&self, metadata: &Metadata) -> OidcClient {
@@ -286,12 +358,13 @@ impl Provider {
         id_token: &CoreIdToken,
         nonce: &Nonce,
     ) -> Result<CoreIdTokenClaims, Error> {
-        match verify_with(disc, &self.settings.client_id, id_token, nonce) {
+        let template = self.settings.issuer_template.as_deref();
+        match verify_with(disc, &self.settings.client_id, template, id_token, nonce) {
             Err(ClaimsVerificationError::SignatureVerification(
                 SignatureVerificationError::NoMatchingKey,
             )) => {
                 let fresh = self.refetch_jwks(http, disc).await?;
-                verify_with(&fresh, &self.settings.client_id, id_token, nonce)
+                verify_with(&fresh, &self.settings.client_id, template, id_token, nonce)
                     .map_err(id_token_error)
             }
             other => other.map_err(id_token_error),
@@ -302,6 +375,7 @@ impl Provider {
 fn verify_with(
     disc: &Discovered,
     client_id: &str,
+    issuer_template: Option<&str>,
     id_token: &CoreIdToken,
     nonce: &Nonce,
 ) -> Result<CoreIdTokenClaims, ClaimsVerificationError> {
@@ -326,7 +400,18 @@ fn verify_with(
                 Ok(())
             }
         });
+    let verifier = verifier.require_issuer_match(issuer_template.is_none());
     let claims = id_token.claims(&verifier, nonce)?.clone();
+    if let Some(template) = issuer_template {
+        // Multi-tenant: iss must be the template with the token's own tenant.
+        let tid = verified_claim(&id_token.to_string(), "tid")
+            .ok_or_else(|| ClaimsVerificationError::InvalidIssuer("no tid claim".into()))?;
+        if claims.issuer().as_str() != template.replace("{tenantid}", &tid) {
+            return Err(ClaimsVerificationError::InvalidIssuer(
+                "iss does not match the token's tenant".into(),
+            ));
+        }
+    }
     // OpenID Connect Core 3.1.3.7 steps 4-5, which openidconnect leaves to the client.
     let azp = claims.authorized_party().map(|a| a.as_str());
     if claims.audiences().len() > 1 && azp.is_none() {
@@ -342,6 +427,17 @@ fn verify_with(
         ));
     }
     Ok(claims)
+}
+
+/// Reads one string claim of a JWT whose signature has already been verified.
+pub fn verified_claim(jwt: &str, name: &str) -> Option<String> {
+    use base64::Engine;
+    let payload = jwt.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    value.get(name)?.as_str().map(str::to_owned)
 }
 
 fn chrono_secs(d: Duration) -> chrono::TimeDelta {

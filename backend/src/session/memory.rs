@@ -33,6 +33,15 @@ impl MemoryStore {
         self.records.lock().expect("memory store").len()
     }
 
+    /// How many unexpired records have an id that `filter` accepts.
+    pub fn count_live(&self, filter: impl Fn(&Id) -> bool) -> usize {
+        let now = OffsetDateTime::now_utc();
+        let map = self.records.lock().expect("memory store");
+        map.iter()
+            .filter(|(id, r)| r.expiry_date > now && filter(id))
+            .count()
+    }
+
     /// Whether no record is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0

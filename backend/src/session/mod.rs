@@ -156,6 +156,8 @@ pub struct Sessions {
     backend: Backend,
     codec: Codec,
     settings: SessionSettings,
+    /// The in-process store, when that is the store: it can count sessions.
+    memory: Option<memory::MemoryStore>,
 }
 
 impl std::fmt::Debug for Sessions {
@@ -184,9 +186,11 @@ impl Sessions {
     /// the background deletion of expired records. A Redis server that does
     /// not answer yet does not stop start-up (see [`redis::open`]).
     pub async fn open(settings: &SessionSettings) -> Result<Self, String> {
+        let mut memory_store = None;
         let (sessions, pending, backend) = match &settings.store {
             StoreSetting::Memory => {
                 let store = memory::MemoryStore::default();
+                memory_store = Some(store.clone());
                 store.spawn_purge(Duration::from_secs(60));
                 let store: Arc<dyn SessionStore> = Arc::new(store);
                 (
@@ -214,6 +218,7 @@ impl Sessions {
             backend,
             codec: Codec::new(&settings.keys),
             settings: settings.clone(),
+            memory: memory_store,
         })
     }
 
@@ -228,6 +233,17 @@ impl Sessions {
             },
             ..self.clone()
         }
+    }
+
+    /// How many signed-in sessions the store holds (unexpired), where it can
+    /// tell cheaply: the memory store can; SQLite and Redis answer `None`.
+    pub fn active_sessions(&self) -> Option<u64> {
+        let store = self.memory.as_ref()?;
+        let marker = namespace::Namespace::Sessions
+            .stored_id(&Id(0))
+            .0
+            .to_le_bytes();
+        Some(store.count_live(|id| id.0.to_le_bytes()[..3] == marker[..3]) as u64)
     }
 
     /// The session settings.

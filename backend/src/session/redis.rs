@@ -90,7 +90,9 @@ pub async fn open(url: &str) -> Result<Opened, String> {
             false
         }
         Err(_) => {
-            tracing::warn!("Redis did not answer within {STARTUP_WAIT:?}; starting not ready and retrying");
+            tracing::warn!(
+                "Redis did not answer within {STARTUP_WAIT:?}; starting not ready and retrying"
+            );
             false
         }
     };

@@ -165,7 +165,9 @@ impl AuthClient {
             .header("accept", "application/json")
             .header(CSRF_HEADER, CSRF_HEADER_VALUE);
         match body {
-            Some(body) => builder.json(body).map_err(|e| AuthError::Decode(e.to_string())),
+            Some(body) => builder
+                .json(body)
+                .map_err(|e| AuthError::Decode(e.to_string())),
             None => builder.build().map_err(network),
         }
     }
@@ -216,11 +218,41 @@ impl AuthClient {
         self.send(self.get_request("/userinfo")?).await
     }
 
+    /// `GET /bff/userinfo`, pretty-printed (two-space indent) by the browser's
+    /// `JSON`: for showing it, without the wasm cost of `serde_json::Value`.
+    pub async fn userinfo_pretty(&self) -> Result<String, AuthError> {
+        let response = self
+            .get_request("/userinfo")?
+            .send()
+            .await
+            .map_err(network)?;
+        let status = response.status();
+        let text = response.text().await.map_err(network)?;
+        if !(200..300).contains(&status) {
+            return Err(AuthError::from_response_parts(status, &text));
+        }
+        pretty_json(&text)
+    }
+
     /// `POST /bff/logout`: ends the session; answers the provider's
     /// end-session URL when it has one.
     pub async fn logout(&self) -> Result<LogoutResponse, AuthError> {
         self.send(self.post_request::<()>("/logout", None)?).await
     }
+}
+
+/// Re-indents JSON text with the browser's `JSON.parse` / `JSON.stringify`.
+pub(crate) fn pretty_json(text: &str) -> Result<String, AuthError> {
+    let value = js_sys::JSON::parse(text)
+        .map_err(|_| AuthError::Decode("userinfo is not JSON".to_owned()))?;
+    js_sys::JSON::stringify_with_replacer_and_space(
+        &value,
+        &wasm_bindgen::JsValue::NULL,
+        &wasm_bindgen::JsValue::from_f64(2.0),
+    )
+    .ok()
+    .and_then(|s| s.as_string())
+    .ok_or_else(|| AuthError::Decode("userinfo is not JSON".to_owned()))
 }
 
 /// Decodes an answer: a 2xx body as `T`, anything else as an [`AuthError`].
@@ -239,7 +271,8 @@ pub(crate) fn decode_parts<T: DeserializeOwned>(status: u16, text: &str) -> Resu
     }
 }
 
-#[cfg(test)]
+// Browser tests: `cargo test -p keyway-frontend --target wasm32-unknown-unknown`.
+#[cfg(all(test, target_arch = "wasm32"))]
 mod tests {
     use super::*;
     use wasm_bindgen_test::*;
@@ -263,10 +296,21 @@ mod tests {
     }
 
     #[wasm_bindgen_test]
+    fn pretty_prints_json() {
+        assert_eq!(
+            pretty_json(r#"{"a":[1,"x"]}"#).unwrap(),
+            "{\n  \"a\": [\n    1,\n    \"x\"\n  ]\n}"
+        );
+        assert!(pretty_json("nope").is_err());
+    }
+
+    #[wasm_bindgen_test]
     async fn decode_reads_a_real_response() {
         let response = Response::builder()
             .status(400)
-            .body(r#"{"error":"invalid_state","message":"Unknown state."}"#)
+            .body(Some(
+                r#"{"error":"invalid_state","message":"Unknown state."}"#,
+            ))
             .unwrap();
         let err = decode::<CallbackResponse>(response).await.unwrap_err();
         assert_eq!(err.code(), Some(codes::INVALID_STATE));

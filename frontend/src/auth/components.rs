@@ -3,11 +3,11 @@
 use keyway_shared::{LogoutResponse, ProviderInfo};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use leptos_router::NavigateOptions;
-use leptos_router::hooks::use_navigate;
+use wasm_bindgen::JsCast;
 
 use super::client::{AuthClient, AuthError};
 use super::context::{AuthState, context_client, use_auth};
+use super::nav::navigate;
 use super::query::{safe_return_to, take_callback_query};
 
 /// Starts a login: `POST /bff/login`, then navigates the window to the
@@ -40,6 +40,21 @@ fn current_path() -> String {
         .unwrap_or_else(|| "/".to_owned())
 }
 
+/// Runs `f` when the browser shows the page again from its back/forward cache
+/// (e.g. the user pressed Back at the provider): a busy state from before the
+/// navigation must not stay.
+fn on_restored_from_cache(f: impl Fn() + 'static) {
+    let handle = window_event_listener_untyped("pageshow", move |ev| {
+        if ev
+            .dyn_ref::<web_sys::PageTransitionEvent>()
+            .is_some_and(|e| e.persisted())
+        {
+            f();
+        }
+    });
+    on_cleanup(move || handle.remove());
+}
+
 fn spinner() -> impl IntoView {
     view! { <span class="spinner" aria-hidden="true"></span> }
 }
@@ -64,6 +79,7 @@ pub fn LoginButton(
     let client = context_client();
     let busy = RwSignal::new(false);
     let error = RwSignal::new(None::<String>);
+    on_restored_from_cache(move || busy.set(false));
     let data_provider = provider.clone();
     let on_click = move |_| {
         if busy.get_untracked() {
@@ -106,7 +122,7 @@ pub fn LoginButton(
 ///
 /// Posts to `/bff/logout`; then sends the window to the provider's
 /// end-session URL when there is one, else navigates home and refetches the
-/// user. Must be used inside a `<Router>` and below [`provide_auth`](super::provide_auth).
+/// user. Must be used below [`provide_auth`](super::provide_auth).
 #[component]
 pub fn LogoutButton(
     /// The button's `id` attribute.
@@ -117,16 +133,15 @@ pub fn LogoutButton(
     children: Option<Children>,
 ) -> impl IntoView {
     let auth = use_auth();
-    let navigate = use_navigate();
     let busy = RwSignal::new(false);
     let error = RwSignal::new(None::<String>);
+    on_restored_from_cache(move || busy.set(false));
     let on_click = move |_| {
         if busy.get_untracked() {
             return;
         }
         busy.set(true);
         error.set(None);
-        let navigate = navigate.clone();
         spawn_local(async move {
             match auth.client().logout().await {
                 Ok(LogoutResponse {
@@ -143,7 +158,7 @@ pub fn LogoutButton(
                     // Leave the page first: a protected page seeing the user
                     // gone would start a new sign-in. The refetch keeps the
                     // old value until the BFF answers.
-                    navigate("/", NavigateOptions::default());
+                    navigate("/", false);
                     auth.refetch();
                     busy.set(false);
                 }
@@ -182,12 +197,12 @@ pub fn LogoutButton(
 /// query, first removes the query from the URL and history, posts it to
 /// `/bff/callback`, then navigates (replacing the entry) to the `return_to`
 /// the BFF answers. A failure is shown in plain words in `#callback-error`
-/// with a "Try again" link home. Must be used inside a `<Router>` and below
+/// with a "Try again" link home. Navigates with [`navigate`], which any
+/// router following `popstate` obeys. Must be used below
 /// [`provide_auth`](super::provide_auth).
 #[component]
 pub fn CallbackPage() -> impl IntoView {
     let auth = use_auth();
-    let navigate = use_navigate();
     let error = RwSignal::new(None::<String>);
     let request = take_callback_query();
     if request.code.is_none() && request.error.is_none() {
@@ -200,13 +215,14 @@ pub fn CallbackPage() -> impl IntoView {
             match auth.client().callback(&request).await {
                 Ok(response) => {
                     auth.set_user(Some(response.user));
-                    let options = NavigateOptions {
-                        replace: true,
-                        ..NavigateOptions::default()
-                    };
-                    navigate(safe_return_to(&response.return_to), options);
+                    navigate(safe_return_to(&response.return_to), true);
                 }
-                Err(e) => error.set(Some(e.user_message())),
+                Err(e) => {
+                    // "Try again" may lead to a protected page: let it start
+                    // a new sign-in by itself.
+                    auto_login_guard::clear();
+                    error.set(Some(e.user_message()));
+                }
             }
         });
     }
@@ -296,6 +312,13 @@ fn SignInRequired(provider: Option<String>) -> impl IntoView {
     let manual = auto_login_guard::recently_started(&return_to);
     let error = RwSignal::new(None::<String>);
     let choices = RwSignal::new(None::<Vec<ProviderInfo>>);
+    // The providers, kept for showing the choice after coming back.
+    let known = StoredValue::new(Vec::<ProviderInfo>::new());
+    on_restored_from_cache(move || {
+        if choices.with_untracked(Option::is_none) {
+            choices.set(Some(known.get_value()));
+        }
+    });
     let path = return_to.clone();
     spawn_local(async move {
         let list = match client.providers().await {
@@ -312,6 +335,7 @@ fn SignInRequired(provider: Option<String>) -> impl IntoView {
         let auto = provider
             .clone()
             .or_else(|| (list.len() == 1).then(|| list[0].id.clone()));
+        known.set_value(list.clone());
         match auto {
             Some(id) if !manual => {
                 auto_login_guard::mark(&path);
@@ -375,7 +399,12 @@ fn SignInRequired(provider: Option<String>) -> impl IntoView {
 /// Remembers (per tab) that a protected page just started an automatic sign-in.
 mod auto_login_guard {
     const KEY: &str = "keyway.auto-login";
-    const WINDOW_MS: f64 = 60_000.0;
+    const WINDOW_MS: u64 = 60_000;
+
+    // Whole milliseconds: formatting and parsing floats costs kilobytes of wasm.
+    fn now_ms() -> u64 {
+        js_sys::Date::now() as u64
+    }
 
     fn storage() -> Option<web_sys::Storage> {
         web_sys::window()?.session_storage().ok()?
@@ -383,7 +412,7 @@ mod auto_login_guard {
 
     pub(super) fn mark(path: &str) {
         if let Some(s) = storage() {
-            let _ = s.set_item(KEY, &format!("{}\n{path}", js_sys::Date::now()));
+            let _ = s.set_item(KEY, &format!("{}\n{path}", now_ms()));
         }
     }
 
@@ -394,8 +423,8 @@ mod auto_login_guard {
         let Some((at, marked)) = value.split_once('\n') else {
             return false;
         };
-        let at: f64 = at.parse().unwrap_or(0.0);
-        marked == path && js_sys::Date::now() - at < WINDOW_MS
+        let at: u64 = at.parse().unwrap_or(0);
+        marked == path && now_ms().saturating_sub(at) < WINDOW_MS
     }
 
     pub(super) fn clear() {

@@ -4,6 +4,7 @@ use keyway_shared::User;
 use leptos::prelude::*;
 
 use super::client::{AuthClient, AuthError};
+use super::loader::Loader;
 
 /// The session state as the UI sees it (see [`Auth::state`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,7 +23,7 @@ pub enum AuthState {
 #[derive(Clone, Copy)]
 pub struct Auth {
     client: StoredValue<AuthClient>,
-    user: LocalResource<Result<Option<User>, AuthError>>,
+    user: Loader<Result<Option<User>, AuthError>>,
 }
 
 impl Auth {
@@ -31,8 +32,8 @@ impl Auth {
         self.client.get_value()
     }
 
-    /// The raw resource of `GET /bff/user` (`None` while loading).
-    pub fn resource(&self) -> LocalResource<Result<Option<User>, AuthError>> {
+    /// The loader of `GET /bff/user` (its value is `None` until the first answer).
+    pub fn loader(&self) -> Loader<Result<Option<User>, AuthError>> {
         self.user
     }
 
@@ -61,9 +62,10 @@ impl Auth {
         self.user.refetch();
     }
 
-    /// Sets the current user without a request (e.g. from `POST /bff/callback`).
+    /// Sets the current user without a request (e.g. from `POST /bff/callback`);
+    /// an older `GET /bff/user` still under way cannot overwrite it.
     pub fn set_user(&self, user: Option<User>) {
-        self.user.set(Some(Ok(user)));
+        self.user.set(Ok(user));
     }
 }
 
@@ -84,7 +86,7 @@ pub fn provide_auth_with(client: AuthClient) -> Auth {
     let for_fetch = client.clone();
     let auth = Auth {
         client: StoredValue::new(client),
-        user: LocalResource::new(move || {
+        user: Loader::new(move || {
             let client = for_fetch.clone();
             async move { client.user().await }
         }),

@@ -3,20 +3,26 @@
 //! * [`AuthClient`]: typed calls to the `/bff/*` endpoints over `gloo-net`,
 //!   adding `X-CSRF: 1` to every POST and mapping error bodies to [`AuthError`].
 //! * [`provide_auth`] / [`use_auth`]: a context holding the current user as a
-//!   reactive resource of `GET /bff/user`, refetchable after login/logout.
+//!   reactive resource ([`Loader`]) of `GET /bff/user`, refetchable after
+//!   login/logout.
 //! * Components: [`LoginButton`], [`LogoutButton`], [`CallbackPage`],
 //!   [`RequireAuth`].
 //!
-//! Mount the app inside a `leptos_router` `<Router>`, call [`provide_auth`]
-//! once near the root, and route the OAuth redirect URI (`/callback`) to
-//! [`CallbackPage`].
+//! Call [`provide_auth`] once near the root and route the OAuth redirect URI
+//! (`/callback`) to [`CallbackPage`]. The layer does not depend on a router:
+//! it navigates with the History API and a `popstate` event ([`navigate`]),
+//! which `leptos_router` and the demo's small router both follow.
 
 mod client;
 mod components;
 mod context;
+mod loader;
+mod nav;
 mod query;
 
 pub use client::{AuthClient, AuthError, DEFAULT_BASE};
 pub use components::{CallbackPage, LoginButton, LogoutButton, RequireAuth, sign_in};
 pub use context::{Auth, AuthState, provide_auth, provide_auth_with, use_auth};
+pub use loader::Loader;
+pub use nav::navigate;
 pub use query::{parse_callback_query, safe_return_to, take_callback_query};

@@ -30,7 +30,9 @@ pub fn take_callback_query() -> CallbackRequest {
     let search = location.search().unwrap_or_default();
     let request = parse_callback_query(&search);
     if !search.is_empty() || location.hash().is_ok_and(|h| !h.is_empty()) {
-        let path = location.pathname().unwrap_or_else(|_| "/callback".to_owned());
+        let path = location
+            .pathname()
+            .unwrap_or_else(|_| "/callback".to_owned());
         if let Ok(history) = window.history() {
             // The router keeps its own state in `history.state`; keep it.
             let state = history.state().unwrap_or(wasm_bindgen::JsValue::NULL);

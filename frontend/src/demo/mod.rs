@@ -2,32 +2,32 @@
 //! page, and the OAuth callback route, built on [`crate::auth`].
 
 mod pages;
+mod router;
 
 use leptos::prelude::*;
-use leptos_router::components::{Route, Router, Routes};
-use leptos_router::path;
 
 use crate::auth::{AuthState, LogoutButton, provide_auth, use_auth};
 use pages::{Callback, Home, NotFound, Profile};
+use router::Page;
 
 /// The whole demo app: header, routes `/`, `/profile`, `/callback`.
 #[component]
 pub fn App() -> impl IntoView {
     provide_auth();
+    let page = router::start();
     view! {
-        <Router>
-            <Header />
-            <main class="container">
-                <Routes fallback=NotFound>
-                    <Route path=path!("/") view=Home />
-                    <Route path=path!("/profile") view=Profile />
-                    <Route path=path!("/callback") view=Callback />
-                </Routes>
-            </main>
-            <footer class="container footer">
-                <p>"Keyway keeps your tokens on the server; this page only holds a session cookie."</p>
-            </footer>
-        </Router>
+        <Header />
+        <main class="container">
+            {move || match page.get() {
+                Page::Home => view! { <Home /> }.into_any(),
+                Page::Profile => view! { <Profile /> }.into_any(),
+                Page::Callback => view! { <Callback /> }.into_any(),
+                Page::NotFound => view! { <NotFound /> }.into_any(),
+            }}
+        </main>
+        <footer class="container footer">
+            <p>"Keyway keeps your tokens on the server; this page only holds a session cookie."</p>
+        </footer>
     }
 }
 

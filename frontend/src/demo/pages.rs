@@ -4,7 +4,9 @@ use keyway_shared::User;
 use leptos::prelude::*;
 use wasm_bindgen::JsValue;
 
-use crate::auth::{AuthState, CallbackPage, LoginButton, LogoutButton, RequireAuth, use_auth};
+use crate::auth::{
+    AuthState, CallbackPage, Loader, LoginButton, LogoutButton, RequireAuth, use_auth,
+};
 
 /// The name to show for a user: name, else e-mail, else subject.
 pub(super) fn display_name(user: &User) -> String {
@@ -82,7 +84,7 @@ pub(super) fn Home() -> impl IntoView {
 #[component]
 fn ProviderButtons() -> impl IntoView {
     let client = use_auth().client();
-    let providers = LocalResource::new(move || {
+    let providers = Loader::new(move || {
         let client = client.clone();
         async move { client.providers().await }
     });
@@ -136,9 +138,9 @@ pub(super) fn Profile() -> impl IntoView {
 fn ProfileDetails() -> impl IntoView {
     let auth = use_auth();
     let client = auth.client();
-    let userinfo = LocalResource::new(move || {
+    let userinfo = Loader::new(move || {
         let client = client.clone();
-        async move { client.userinfo().await }
+        async move { client.userinfo_pretty().await }
     });
     let details = move || {
         auth.user().map(|user| {
@@ -170,10 +172,7 @@ fn ProfileDetails() -> impl IntoView {
         <h2>"Userinfo from the provider"</h2>
         {move || match userinfo.get() {
             None => loading("Loading userinfo…").into_any(),
-            Some(Ok(json)) => {
-                let text = serde_json::to_string_pretty(&json).unwrap_or_default();
-                view! { <pre id="userinfo">{text}</pre> }.into_any()
-            }
+            Some(Ok(text)) => view! { <pre id="userinfo">{text}</pre> }.into_any(),
             Some(Err(e)) => {
                 let needs_login = e.needs_login();
                 view! {
