@@ -117,7 +117,7 @@ pub enum Endpoints {
     /// OpenID Connect discovery from this issuer.
     Discover(Url),
     /// Plain OAuth 2.0 with endpoints given explicitly (no discovery, no ID token).
-    OAuth2(OAuth2Endpoints),
+    OAuth2(Box<OAuth2Endpoints>),
 }
 
 pub use crate::provider::presets::{ClaimMap, OAuth2Endpoints};
@@ -770,6 +770,7 @@ struct FileProvider {
     token_endpoint: Option<String>,
     userinfo_endpoint: Option<String>,
     revocation_endpoint: Option<String>,
+    emails_endpoint: Option<String>,
     claims: Option<FileClaims>,
     par: Option<bool>,
     tenant: Option<String>,
@@ -1083,13 +1084,16 @@ fn build_provider(
             }
             match (authorization, token, user) {
                 (Some(authorization), Some(token), Some(user)) => {
-                    Some(Endpoints::OAuth2(OAuth2Endpoints {
+                    Some(Endpoints::OAuth2(Box::new(OAuth2Endpoints {
                         authorization,
                         token,
                         user,
-                        emails: base.as_ref().and_then(|b| b.emails.clone()),
+                        emails: match &fp.emails_endpoint {
+                            Some(raw) => parse_url(errs, "emails_endpoint", "emails_endpoint", raw),
+                            None => base.as_ref().and_then(|b| b.emails.clone()),
+                        },
                         revocation,
-                    }))
+                    })))
                 }
                 _ => None,
             }

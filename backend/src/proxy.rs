@@ -131,7 +131,7 @@ async fn forward_unmetered(app: &App, name: &str, req: Request) -> Result<Respon
         .find(|a| a.name == name)
         .ok_or(Error::UnknownApi)?
         .clone();
-    let rest = upstream_path(req.uri().path(), &name)?.to_owned();
+    let rest = upstream_path(req.uri().path(), name)?.to_owned();
     let url = upstream_url(&api.url, &rest, req.uri().query());
     if let Some(len) = req
         .headers()
@@ -141,7 +141,7 @@ async fn forward_unmetered(app: &App, name: &str, req: Request) -> Result<Respon
     {
         return Err(Error::PayloadTooLarge);
     }
-    let bearer = token_for(&app, &api, req.headers()).await?;
+    let bearer = token_for(app, &api, req.headers()).await?;
 
     let (parts, body) = req.into_parts();
     let mut headers = HeaderMap::with_capacity(parts.headers.len() + 1);

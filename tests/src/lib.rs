@@ -3,6 +3,7 @@
 
 pub mod bff;
 pub mod browser;
+pub mod fake_github;
 pub mod provider;
 pub mod redis;
 pub mod upstream;

@@ -15,7 +15,9 @@ fn value(text: &str, series: &str) -> Option<f64> {
 }
 
 async fn scrape(bff: &TestBff) -> String {
-    let r = reqwest::get(bff.url("/metrics")).await.expect("GET /metrics");
+    let r = reqwest::get(bff.url("/metrics"))
+        .await
+        .expect("GET /metrics");
     assert_eq!(r.status(), 200);
     let ct = r.headers()["content-type"].to_str().unwrap().to_owned();
     assert!(ct.starts_with("text/plain; version=0.0.4"), "{ct}");
@@ -37,28 +39,42 @@ async fn metrics_follow_logins_refreshes_proxy_and_logouts() {
     .expect("provider");
     let introspection = provider.endpoint("introspection_endpoint").unwrap();
     let upstream = Upstream::start(&introspection, &client.client_id, &client.client_secret).await;
-    let toml = format!("[[apis]]\nname = \"orders\"\nurl = \"{}/v1\"\n", upstream.base);
+    let toml = format!(
+        "[[apis]]\nname = \"orders\"\nurl = \"{}/v1\"\n",
+        upstream.base
+    );
     let env = env_for(&reserved.origin, &provider.issuer);
-    let bff = TestBff::start_with_file(reserved, &toml, &env).await.expect("BFF");
+    let bff = TestBff::start_with_file(reserved, &toml, &env)
+        .await
+        .expect("BFF");
     let (_other_provider, other_bff) = stack().await;
 
     let before = scrape(&bff).await;
     let started = r#"keyway_logins_total{provider="default",outcome="started"}"#;
     let completed = r#"keyway_logins_total{provider="default",outcome="completed"}"#;
     assert_eq!(value(&before, started), Some(0.0), "{before}");
-    assert!(before.contains("# TYPE keyway_proxy_request_duration_seconds histogram"), "{before}");
+    assert!(
+        before.contains("# TYPE keyway_proxy_request_duration_seconds histogram"),
+        "{before}"
+    );
 
     // A refused callback (no pending login): failed, under its reason.
     let spa = SpaClient::new(&bff);
     let r = spa
-        .post("/bff/callback", &serde_json::json!({"code": "c", "state": "nope"}))
+        .post(
+            "/bff/callback",
+            &serde_json::json!({"code": "c", "state": "nope"}),
+        )
         .await;
     assert_eq!(r.status(), 400);
     // A provider error code made up by the caller (for a pending login of
     // this browser) is counted as provider_error.
     spa.start_login(None).await;
     let r = spa
-        .post("/bff/callback", &serde_json::json!({"error": "made_up_code_42"}))
+        .post(
+            "/bff/callback",
+            &serde_json::json!({"error": "made_up_code_42"}),
+        )
         .await;
     assert_eq!(r.status(), 400);
 
@@ -87,32 +103,50 @@ async fn metrics_follow_logins_refreshes_proxy_and_logouts() {
     assert_eq!(value(&text, started), Some(2.0), "{text}");
     assert_eq!(value(&text, completed), Some(1.0), "{text}");
     assert_eq!(
-        value(&text, r#"keyway_logins_total{provider="unknown",outcome="failed"}"#),
+        value(
+            &text,
+            r#"keyway_logins_total{provider="unknown",outcome="failed"}"#
+        ),
         Some(2.0),
         "{text}"
     );
     assert_eq!(
-        value(&text, r#"keyway_login_failures_total{provider="unknown",reason="invalid_state"}"#),
+        value(
+            &text,
+            r#"keyway_login_failures_total{provider="unknown",reason="invalid_state"}"#
+        ),
         Some(1.0),
         "{text}"
     );
     assert_eq!(
-        value(&text, r#"keyway_login_failures_total{provider="unknown",reason="provider_error"}"#),
+        value(
+            &text,
+            r#"keyway_login_failures_total{provider="unknown",reason="provider_error"}"#
+        ),
         Some(1.0),
         "{text}"
     );
     assert!(!text.contains("made_up_code_42"), "{text}");
     assert_eq!(
-        value(&text, r#"keyway_proxy_requests_total{api="orders",status="200"}"#),
+        value(
+            &text,
+            r#"keyway_proxy_requests_total{api="orders",status="200"}"#
+        ),
         Some(1.0),
         "{text}"
     );
     assert_eq!(
-        value(&text, r#"keyway_proxy_request_duration_seconds_count{api="orders"}"#),
+        value(
+            &text,
+            r#"keyway_proxy_request_duration_seconds_count{api="orders"}"#
+        ),
         Some(1.0),
         "{text}"
     );
-    assert!(!text.contains("nosuch"), "an unknown API made a series: {text}");
+    assert!(
+        !text.contains("nosuch"),
+        "an unknown API made a series: {text}"
+    );
     assert_eq!(value(&text, "keyway_sessions_active"), Some(1.0), "{text}");
 
     // The refresh: poll the API until the BFF has refreshed (bounded).
@@ -148,12 +182,18 @@ async fn metrics_follow_logins_refreshes_proxy_and_logouts() {
 
     let text = scrape(&bff).await;
     assert_eq!(
-        value(&text, r#"keyway_backchannel_logouts_total{outcome="invalid"}"#),
+        value(
+            &text,
+            r#"keyway_backchannel_logouts_total{outcome="invalid"}"#
+        ),
         Some(1.0),
         "{text}"
     );
     assert_eq!(
-        value(&text, r#"keyway_revocations_total{provider="default",outcome="succeeded"}"#),
+        value(
+            &text,
+            r#"keyway_revocations_total{provider="default",outcome="succeeded"}"#
+        ),
         Some(2.0),
         "{text}"
     );

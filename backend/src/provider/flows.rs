@@ -291,7 +291,7 @@ impl Provider {
         refresh: &Secret,
     ) -> Result<TokenSet, RefreshError> {
         let token = RefreshToken::new(refresh.expose().to_owned());
-        let result = if self.discovered_oidc() {
+        if self.discovered_oidc() {
             let disc = self.discovered(http).await.map_err(RefreshError::Failed)?;
             let request = disc.client.exchange_refresh_token(&token).map_err(|e| {
                 RefreshError::Failed(Error::ProviderError(format!("no token endpoint: {e}")))
@@ -309,8 +309,7 @@ impl Provider {
                 .await
                 .map(|r| token_set(&r, None))
                 .map_err(refresh_error)
-        };
-        result
+        }
     }
 
     /// A client-credentials token of the BFF itself.
