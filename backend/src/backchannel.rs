@@ -25,10 +25,13 @@ use std::sync::Arc;
 /// The event member a logout token must carry.
 pub const BACKCHANNEL_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 
+/// The protected header of a logout token (the members Keyway reads).
 #[derive(Debug, Deserialize)]
-struct Header {
-    alg: String,
-    kid: Option<String>,
+pub struct Header {
+    /// The signature algorithm.
+    pub alg: String,
+    /// The key id, if any.
+    pub kid: Option<String>,
 }
 
 /// The claims of a logout token that Keyway checks.
@@ -56,8 +59,10 @@ fn invalid(why: impl Into<String>) -> Error {
     Error::InvalidLogoutToken(why.into())
 }
 
-/// Splits a compact JWS and decodes its header and payload (not yet verified).
-fn parse(token: &str) -> Result<(Header, Value, &str, Vec<u8>), Error> {
+/// Splits a compact JWS and decodes its header and payload (not yet
+/// verified); also returns the signing input (`header.payload`) and the
+/// decoded signature. Public for the fuzz target `logout_token`.
+pub fn parse(token: &str) -> Result<(Header, Value, &str, Vec<u8>), Error> {
     let mut parts = token.split('.');
     let (Some(h), Some(p), Some(s), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())

@@ -146,6 +146,7 @@ async fn providers(State(app): State<App>) -> Json<Vec<ProviderInfo>> {
                 id: p.id().to_owned(),
                 name: p.settings.name.clone(),
                 kind: p.kind(),
+                preset: p.settings.preset.clone(),
             })
             .collect(),
     )

@@ -32,6 +32,9 @@ pub struct ProviderInfo {
     pub name: String,
     /// Protocol spoken by the provider.
     pub kind: ProviderKind,
+    /// The preset it was configured from (`github`, `google`, ...), for an icon.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<String>,
 }
 
 /// Body of `POST /bff/login`.
@@ -216,6 +219,7 @@ mod tests {
             id: "g".into(),
             name: "G".into(),
             kind: ProviderKind::Oauth2,
+            preset: None,
         };
         assert_eq!(serde_json::to_value(info).unwrap()["kind"], "oauth2");
     }

@@ -240,6 +240,10 @@ const stats = {
   revocations: 0,
   backchannel_logouts_sent: 0,
   backchannel_logouts_failed: 0,
+  // Metadata fetches by clients (counted before routing): lets a benchmark
+  // check that a relying party caches discovery and the JWKS.
+  discovery_requests: 0,
+  jwks_requests: 0,
 };
 
 function countTokenRequest(ctx) {
@@ -629,6 +633,8 @@ let providerCallback;
 server.on('request', async (req, res) => {
   try {
     const url = new URL(req.url, 'http://127.0.0.1');
+    if (url.pathname === '/.well-known/openid-configuration') stats.discovery_requests += 1;
+    if (url.pathname === '/jwks') stats.jwks_requests += 1;
     if (url.pathname.startsWith('/test/')) {
       handleTestEndpoint(req, res, url);
       return;

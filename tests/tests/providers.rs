@@ -206,6 +206,10 @@ async fn github_preset_signs_in_through_plain_oauth2() {
     let (_, list) = json_of(spa.get("/bff/providers").await).await;
     assert_eq!(list[0]["kind"], "oauth2");
     assert_eq!(list[0]["name"], "GitHub");
+    assert_eq!(
+        list[0]["preset"], "github",
+        "the SPA shows the preset's icon"
+    );
     let url = start_login(&spa, "github").await;
     let q: std::collections::HashMap<String, String> = url::Url::parse(&url)
         .unwrap()

@@ -116,6 +116,9 @@ pub struct Discovered {
     pub fetched_at: Instant,
     /// When the JWKS was fetched.
     pub jwks_fetched_at: Instant,
+    /// When the JWKS was last fetched again after an unknown `kid` (the
+    /// rate limit of [`Provider::refetch_jwks`]); `None` until the first time.
+    pub jwks_refetched_at: Option<Instant>,
 }
 
 impl Discovered {
@@ -250,6 +253,7 @@ impl Provider {
             client,
             fetched_at: now,
             jwks_fetched_at: now,
+            jwks_refetched_at: None,
         })
     }
 
@@ -320,8 +324,11 @@ impl Provider {
         }
     }
 
-    /// Fetches the JWKS again (after an unknown `kid`), at most once per
-    /// [`JWKS_REFETCH_MIN_INTERVAL`]. Returns the (possibly unchanged) discovery.
+    /// Fetches the JWKS again (after an unknown `kid`): the first time at
+    /// once (the provider may have rotated its keys just after discovery),
+    /// then at most once per [`JWKS_REFETCH_MIN_INTERVAL`], so tokens with
+    /// made-up key ids cannot make the BFF fetch per request. Returns the
+    /// (possibly unchanged) discovery.
     pub async fn refetch_jwks(
         &self,
         http: &HttpClient,
@@ -330,7 +337,9 @@ impl Provider {
         let _guard = self.fetching.lock().await;
         let current = self.cached().unwrap_or_else(|| seen.clone());
         if !Arc::ptr_eq(&current, seen)
-            || current.jwks_fetched_at.elapsed() < JWKS_REFETCH_MIN_INTERVAL
+            || current
+                .jwks_refetched_at
+                .is_some_and(|t| t.elapsed() < JWKS_REFETCH_MIN_INTERVAL)
         {
             return Ok(current);
         }
@@ -340,11 +349,13 @@ impl Provider {
         let metadata = current.metadata.clone().set_jwks(jwks);
         let client = self.build_client(&metadata);
         tracing::info!(provider = %self.id(), "JWKS fetched again after an unknown key id");
+        let now = Instant::now();
         let d = Arc::new(Discovered {
             metadata,
             client,
             fetched_at: current.fetched_at,
-            jwks_fetched_at: Instant::now(),
+            jwks_fetched_at: now,
+            jwks_refetched_at: Some(now),
         });
         *self.cache.write().expect("cache lock") = Some(d.clone());
         Ok(d)
@@ -363,7 +374,13 @@ impl Provider {
             Err(ClaimsVerificationError::SignatureVerification(
                 SignatureVerificationError::NoMatchingKey,
             )) => {
-                let fresh = self.refetch_jwks(http, disc).await?;
+                // The token names a key the provider does not publish: if the
+                // JWKS cannot be fetched again, the token is unverifiable.
+                let fresh = self.refetch_jwks(http, disc).await.map_err(|e| {
+                    Error::InvalidIdToken(format!(
+                        "no key of the provider matches and the JWKS could not be fetched again ({e})"
+                    ))
+                })?;
                 verify_with(&fresh, &self.settings.client_id, template, id_token, nonce)
                     .map_err(id_token_error)
             }
@@ -372,7 +389,9 @@ impl Provider {
     }
 }
 
-fn verify_with(
+/// Checks an ID token against one discovery (JWKS, algorithm allow-list,
+/// `iss`, `aud`, `azp`, `exp`, `iat`, `nonce`), without refetching anything.
+pub fn verify_with(
     disc: &Discovered,
     client_id: &str,
     issuer_template: Option<&str>,
@@ -445,8 +464,14 @@ fn chrono_secs(d: Duration) -> chrono::TimeDelta {
 }
 
 fn id_token_error(e: ClaimsVerificationError) -> Error {
-    // The messages of openidconnect name the failed check, never the token.
-    Error::InvalidIdToken(e.to_string())
+    // The messages of openidconnect name the failed check, never the token;
+    // a signature failure also names its cause (disallowed `alg`, no key...).
+    match e {
+        ClaimsVerificationError::SignatureVerification(inner) => {
+            Error::InvalidIdToken(format!("signature verification failed: {inner}"))
+        }
+        other => Error::InvalidIdToken(other.to_string()),
+    }
 }
 
 fn discovery_error(provider: &str, e: DiscoveryError<HttpError>) -> Error {

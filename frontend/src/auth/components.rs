@@ -72,6 +72,10 @@ pub fn LoginButton(
     /// Same-origin path to come back to after signing in; `/` when absent.
     #[prop(optional, into)]
     return_to: Option<String>,
+    /// The provider's preset (`github`, `google`, ...): shown as an icon
+    /// through the `data-preset` attribute and the stylesheet.
+    #[prop(optional_no_strip)]
+    preset: Option<String>,
     /// The label; "Sign in" when absent.
     #[prop(optional)]
     children: Option<Children>,
@@ -106,6 +110,7 @@ pub fn LoginButton(
                 type="button"
                 class="button login-button"
                 data-provider=data_provider
+                data-preset=preset
                 disabled=move || busy.get()
                 aria-busy=move || busy.get().to_string()
                 on:click=on_click
@@ -380,7 +385,7 @@ fn SignInRequired(provider: Option<String>) -> impl IntoView {
                                 .into_iter()
                                 .map(|p| {
                                     view! {
-                                        <LoginButton provider=p.id return_to=return_to.clone()>
+                                        <LoginButton provider=p.id preset=p.preset return_to=return_to.clone()>
                                             "Sign in with "
                                             {p.name}
                                         </LoginButton>

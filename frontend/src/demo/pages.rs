@@ -108,7 +108,7 @@ fn ProviderButtons() -> impl IntoView {
                     .into_iter()
                     .map(|p| {
                         view! {
-                            <LoginButton provider=p.id return_to="/">
+                            <LoginButton provider=p.id preset=p.preset return_to="/">
                                 "Sign in with "
                                 {p.name}
                             </LoginButton>

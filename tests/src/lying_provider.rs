@@ -1,0 +1,373 @@
+//! A LYING provider for the security tests: an in-process OpenID provider
+//! that looks honest (discovery, JWKS, an authorization endpoint that
+//! redirects straight back with a code, no login page) but whose token
+//! endpoint answers with exactly one configurable [`Fault`]: a forged or
+//! wrong ID token, or a token endpoint that hangs or answers garbage.
+//!
+//! Tokens are made with the `jsonwebtoken` crate and the test-only keys in
+//! `tests/fixtures/` (no hand-rolled crypto; `alg: none` needs no crypto at
+//! all). It counts JWKS fetches so a test can prove "refetched once on an
+//! unknown `kid`, never per request".
+
+use axum::Router;
+use axum::extract::{Form, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use keyway_shared::CallbackRequest;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use url::Url;
+
+/// The key the provider signs with and publishes (kid [`KID`]).
+pub const SIGNING_KEY_PEM: &str = include_str!("../fixtures/lying-provider-key.pem");
+/// The public half of [`SIGNING_KEY_PEM`], as PEM (the key-confusion "secret").
+pub const PUBLIC_KEY_PEM: &str = include_str!("../fixtures/lying-provider-key.pub.pem");
+/// A key the provider never publishes.
+pub const OTHER_KEY_PEM: &str = include_str!("../fixtures/lying-provider-other-key.pem");
+/// The published JWKS (the public half of [`SIGNING_KEY_PEM`]).
+pub const JWKS_JSON: &str = include_str!("../fixtures/lying-provider-jwks.json");
+/// The key id of the published key.
+pub const KID: &str = "lying-1";
+/// The `sub` of the one user the provider "signs in".
+pub const SUBJECT: &str = "liar-user";
+
+/// The one lie the token endpoint tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// No lie: a valid ID token (the control case).
+    None,
+    /// The signature is a valid signature of other claims.
+    BadSignature,
+    /// `alg: none` and an empty signature.
+    AlgNone,
+    /// HS256 with the provider's RSA public key (PEM) as the HMAC secret.
+    Hs256WithPublicKey,
+    /// `iss` is another issuer.
+    WrongIssuer,
+    /// `aud` is another client.
+    WrongAudience,
+    /// `aud` holds this client and another, and there is no `azp`.
+    AudiencesWithoutAzp,
+    /// `exp` has passed.
+    Expired,
+    /// `iat` an hour in the future.
+    IssuedInFuture,
+    /// No `nonce` claim.
+    MissingNonce,
+    /// A `nonce` that is not the login's.
+    WrongNonce,
+    /// Signed with a key the JWKS does not hold, under an unknown `kid`.
+    UnknownKid,
+    /// Discovery advertises `authorization_response_iss_parameter_supported`
+    /// but the authorization response carries no `iss`.
+    IssAdvertisedButMissing,
+    /// The token endpoint never answers.
+    TokenEndpointHangs,
+    /// The token endpoint answers an HTML page.
+    TokenEndpointHtml,
+    /// The token endpoint answers `200` with invalid JSON.
+    TokenEndpointInvalidJson,
+    /// The token endpoint answers a 10 MiB body.
+    TokenEndpointHuge,
+}
+
+#[derive(Debug)]
+struct Shared {
+    issuer: String,
+    fault: Fault,
+    jwks_fetches: AtomicUsize,
+    token_requests: AtomicUsize,
+    jwks_down: AtomicBool,
+    next_code: AtomicUsize,
+    nonces: Mutex<HashMap<String, String>>,
+}
+
+/// A running lying provider; stopped when dropped.
+#[derive(Debug)]
+pub struct LyingProvider {
+    /// Its issuer, `http://127.0.0.1:PORT`.
+    pub issuer: String,
+    shared: Arc<Shared>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for LyingProvider {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs() as i64
+}
+
+impl LyingProvider {
+    /// Starts a provider on a free loopback port whose token endpoint tells `fault`.
+    pub async fn start(fault: Fault) -> LyingProvider {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let port = listener.local_addr().expect("local addr").port();
+        let issuer = format!("http://127.0.0.1:{port}");
+        let shared = Arc::new(Shared {
+            issuer: issuer.clone(),
+            fault,
+            jwks_fetches: AtomicUsize::new(0),
+            token_requests: AtomicUsize::new(0),
+            jwks_down: AtomicBool::new(false),
+            next_code: AtomicUsize::new(1),
+            nonces: Mutex::new(HashMap::new()),
+        });
+        let app = Router::new()
+            .route("/.well-known/openid-configuration", get(discovery))
+            .route("/jwks", get(jwks))
+            .route("/authorize", get(authorize))
+            .route("/token", post(token))
+            .route("/userinfo", get(userinfo))
+            .with_state(shared.clone());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        LyingProvider {
+            issuer,
+            shared,
+            task,
+        }
+    }
+
+    /// How many times the JWKS was fetched.
+    pub fn jwks_fetches(&self) -> usize {
+        self.shared.jwks_fetches.load(Ordering::SeqCst)
+    }
+
+    /// How many token requests arrived.
+    pub fn token_requests(&self) -> usize {
+        self.shared.token_requests.load(Ordering::SeqCst)
+    }
+
+    /// From now on the JWKS endpoint answers `503` (after discovery loaded it).
+    pub fn take_jwks_down(&self) {
+        self.shared.jwks_down.store(true, Ordering::SeqCst);
+    }
+
+    /// Follows the authorization URL (no login page) and returns the
+    /// redirect back as the SPA would post it to `/bff/callback`.
+    pub async fn authorize(&self, authorization_url: &str) -> CallbackRequest {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        let response = client
+            .get(authorization_url)
+            .send()
+            .await
+            .expect("authorization request");
+        assert_eq!(response.status(), StatusCode::FOUND, "authorize redirects");
+        let location = response
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .expect("Location")
+            .to_owned();
+        crate::bff::callback_request(&Url::parse(&location).expect("redirect URL"))
+    }
+}
+
+async fn discovery(State(s): State<Arc<Shared>>) -> Response {
+    let i = &s.issuer;
+    axum::Json(json!({
+        "issuer": i,
+        "authorization_endpoint": format!("{i}/authorize"),
+        "token_endpoint": format!("{i}/token"),
+        "userinfo_endpoint": format!("{i}/userinfo"),
+        "jwks_uri": format!("{i}/jwks"),
+        "response_types_supported": ["code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic"],
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported":
+            s.fault == Fault::IssAdvertisedButMissing,
+    }))
+    .into_response()
+}
+
+async fn jwks(State(s): State<Arc<Shared>>) -> Response {
+    s.jwks_fetches.fetch_add(1, Ordering::SeqCst);
+    if s.jwks_down.load(Ordering::SeqCst) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "down").into_response();
+    }
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        JWKS_JSON.to_owned(),
+    )
+        .into_response()
+}
+
+async fn authorize(
+    State(s): State<Arc<Shared>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let code = format!("code-{}", s.next_code.fetch_add(1, Ordering::SeqCst));
+    s.nonces
+        .lock()
+        .expect("nonces")
+        .insert(code.clone(), q.get("nonce").cloned().unwrap_or_default());
+    let mut back = Url::parse(q.get("redirect_uri").map_or("", String::as_str))
+        .unwrap_or_else(|_| Url::parse("http://127.0.0.1/callback").expect("url"));
+    {
+        let mut pairs = back.query_pairs_mut();
+        pairs.append_pair("code", &code);
+        if let Some(state) = q.get("state") {
+            pairs.append_pair("state", state);
+        }
+        if s.fault != Fault::IssAdvertisedButMissing {
+            pairs.append_pair("iss", &s.issuer);
+        }
+    }
+    (StatusCode::FOUND, [(header::LOCATION, back.to_string())]).into_response()
+}
+
+async fn userinfo() -> Response {
+    axum::Json(json!({ "sub": SUBJECT })).into_response()
+}
+
+fn sign(header: &Header, claims: &Value, key_pem: &str) -> String {
+    jsonwebtoken::encode(
+        header,
+        claims,
+        &EncodingKey::from_rsa_pem(key_pem.as_bytes()).expect("test key"),
+    )
+    .expect("sign")
+}
+
+fn rs256(kid: &str) -> Header {
+    let mut h = Header::new(Algorithm::RS256);
+    h.kid = Some(kid.to_owned());
+    h
+}
+
+/// The ID token of `fault` for a login whose nonce was `nonce`.
+fn id_token(s: &Shared, fault: Fault, nonce: &str) -> String {
+    let t = now();
+    let mut claims = json!({
+        "iss": s.issuer,
+        "sub": SUBJECT,
+        "aud": "keyway",
+        "iat": t,
+        "exp": t + 300,
+        "nonce": nonce,
+        "name": "Liar",
+    });
+    match fault {
+        Fault::WrongIssuer => claims["iss"] = json!("https://evil.example"),
+        Fault::WrongAudience => claims["aud"] = json!("someone-else"),
+        Fault::AudiencesWithoutAzp => claims["aud"] = json!(["keyway", "someone-else"]),
+        Fault::Expired => {
+            claims["iat"] = json!(t - 300);
+            claims["exp"] = json!(t - 120);
+        }
+        Fault::IssuedInFuture => {
+            claims["iat"] = json!(t + 3600);
+            claims["exp"] = json!(t + 7200);
+        }
+        Fault::MissingNonce => {
+            claims.as_object_mut().expect("object").remove("nonce");
+        }
+        Fault::WrongNonce => claims["nonce"] = json!("not-the-login-nonce"),
+        _ => {}
+    }
+    match fault {
+        Fault::BadSignature => {
+            // A genuine signature, but of other claims.
+            let token = sign(&rs256(KID), &claims, SIGNING_KEY_PEM);
+            let mut other = claims.clone();
+            other["sub"] = json!("someone-else");
+            let forged = sign(&rs256(KID), &other, SIGNING_KEY_PEM);
+            let (body, _) = token.rsplit_once('.').expect("JWS");
+            let (_, sig) = forged.rsplit_once('.').expect("JWS");
+            format!("{body}.{sig}")
+        }
+        Fault::AlgNone => {
+            let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+            let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
+            format!("{header}.{payload}.")
+        }
+        Fault::Hs256WithPublicKey => {
+            let mut h = Header::new(Algorithm::HS256);
+            h.kid = Some(KID.to_owned());
+            jsonwebtoken::encode(
+                &h,
+                &claims,
+                &EncodingKey::from_secret(PUBLIC_KEY_PEM.as_bytes()),
+            )
+            .expect("sign")
+        }
+        Fault::UnknownKid => sign(&rs256("rotated-2"), &claims, OTHER_KEY_PEM),
+        _ => sign(&rs256(KID), &claims, SIGNING_KEY_PEM),
+    }
+}
+
+async fn token(
+    State(s): State<Arc<Shared>>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    s.token_requests.fetch_add(1, Ordering::SeqCst);
+    match s.fault {
+        Fault::TokenEndpointHangs => std::future::pending::<()>().await,
+        Fault::TokenEndpointHtml => {
+            return (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "text/html")],
+                "<html><body><h1>Welcome to nginx!</h1></body></html>",
+            )
+                .into_response();
+        }
+        Fault::TokenEndpointInvalidJson => {
+            return (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                r#"{"access_token": "at", "token_type": "Bearer", "#,
+            )
+                .into_response();
+        }
+        Fault::TokenEndpointHuge => {
+            let mut body = br#"{"access_token":""#.to_vec();
+            body.resize(10 * 1024 * 1024, b'a');
+            return (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                body,
+            )
+                .into_response();
+        }
+        _ => {}
+    }
+    let code = form.get("code").cloned().unwrap_or_default();
+    let Some(nonce) = s.nonces.lock().expect("nonces").remove(&code) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"error": "invalid_grant"})),
+        )
+            .into_response();
+    };
+    axum::Json(json!({
+        "access_token": format!("at-{code}"),
+        "token_type": "Bearer",
+        "expires_in": 3600,
+        "id_token": id_token(&s, s.fault, &nonce),
+    }))
+    .into_response()
+}

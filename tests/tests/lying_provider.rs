@@ -1,0 +1,279 @@
+//! The BFF against a LYING provider (`keyway_tests::lying_provider`): every
+//! forged or wrong ID token, and every broken token endpoint, must end in the
+//! contract's error, no session, and a log line that names the reason but
+//! never the token. The control case (`Fault::None`) proves that the fixture
+//! itself is honest enough to sign someone in, so each refusal below is due
+//! to its one fault.
+
+use keyway_tests::bff::{SpaClient, TestBff, env_for, reserve};
+use keyway_tests::lying_provider::{Fault, LyingProvider};
+use serde_json::Value;
+use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, Once};
+use std::time::{Duration, Instant};
+
+/// Everything every BFF of this test binary logs (one process-wide subscriber).
+static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+static INIT: Once = Once::new();
+static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
+
+struct LogWriter;
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn capture_logs() {
+    INIT.call_once(|| {
+        tracing_subscriber::fmt()
+            .with_writer(|| LogWriter)
+            .with_ansi(false)
+            .with_max_level(tracing_subscriber::filter::LevelFilter::DEBUG)
+            .init();
+    });
+}
+
+/// The captured log lines that carry `request_id`.
+fn log_lines_of(request_id: &str) -> Vec<String> {
+    let logs = LOGS.lock().unwrap_or_else(|e| e.into_inner());
+    String::from_utf8_lossy(&logs)
+        .lines()
+        .filter(|l| l.contains(request_id))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A lying provider and a BFF wired to it (HTTP timeout 1 s).
+async fn liar(fault: Fault) -> (LyingProvider, TestBff) {
+    capture_logs();
+    let provider = LyingProvider::start(fault).await;
+    let reserved = reserve().await;
+    let mut env = env_for(&reserved.origin, &provider.issuer);
+    env.insert("KEYWAY_HTTP_TIMEOUT".into(), "1s".into());
+    env.insert("KEYWAY_SCOPES".into(), "openid profile".into());
+    let bff = TestBff::start(reserved, &env).await.expect("BFF starts");
+    (provider, bff)
+}
+
+/// What one login against the liar produced.
+struct Outcome {
+    status: u16,
+    body: Value,
+    logs: Vec<String>,
+    elapsed: Duration,
+    spa: SpaClient,
+}
+
+/// Starts a login, follows the liar's redirect, posts the callback with a
+/// fresh `x-request-id`, and collects that request's log lines.
+async fn login(provider: &LyingProvider, bff: &TestBff) -> Outcome {
+    let spa = SpaClient::new(bff);
+    let url = spa.start_login(None).await;
+    let cb = provider.authorize(&url).await;
+    let request_id = format!(
+        "liar-{}-{}",
+        std::process::id(),
+        NEXT_ID.fetch_add(1, Ordering::SeqCst)
+    );
+    let started = Instant::now();
+    let r = spa
+        .http
+        .post(bff.url("/bff/callback"))
+        .header("x-csrf", "1")
+        .header("x-request-id", &request_id)
+        .json(&cb)
+        .send()
+        .await
+        .expect("callback");
+    let elapsed = started.elapsed();
+    let status = r.status().as_u16();
+    let text = r.text().await.expect("body");
+    let body =
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+    Outcome {
+        status,
+        body,
+        logs: log_lines_of(&request_id),
+        elapsed,
+        spa,
+    }
+}
+
+/// The refusal checks every fault shares: status and code, a message, no
+/// session, a log line naming `reason`, and no JWT in any log line.
+async fn assert_refused(o: &Outcome, status: u16, code: &str, reason: &str) {
+    assert_eq!(o.status, status, "{}", o.body);
+    assert_eq!(o.body["error"], code, "{}", o.body);
+    assert!(
+        o.body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{}",
+        o.body
+    );
+    assert!(
+        !o.body.to_string().contains("eyJ"),
+        "a JWT in the body: {}",
+        o.body
+    );
+    let user = o.spa.get("/bff/user").await;
+    assert_eq!(user.status(), 401, "a session was created");
+    let joined = o.logs.join("\n");
+    assert!(
+        o.logs
+            .iter()
+            .any(|l| l.contains(code) && l.to_lowercase().contains(&reason.to_lowercase())),
+        "no log line names {code} and {reason:?}:\n{joined}"
+    );
+    assert!(!joined.contains("eyJ"), "a JWT in the logs:\n{joined}");
+}
+
+async fn refused_id_token(fault: Fault, reason: &str) -> (LyingProvider, TestBff, Outcome) {
+    let (provider, bff) = liar(fault).await;
+    let o = login(&provider, &bff).await;
+    assert_refused(&o, 400, "invalid_id_token", reason).await;
+    (provider, bff, o)
+}
+
+#[tokio::test]
+async fn control_an_honest_answer_of_the_fixture_signs_in() {
+    let (provider, bff) = liar(Fault::None).await;
+    let o = login(&provider, &bff).await;
+    assert_eq!(o.status, 200, "{}", o.body);
+    assert_eq!(o.body["user"]["sub"], "liar-user");
+    let user: Value = o.spa.get("/bff/user").await.json().await.expect("json");
+    assert_eq!(user["sub"], "liar-user");
+    assert!(!o.logs.join("\n").contains("eyJ"));
+}
+
+#[tokio::test]
+async fn id_token_with_a_bad_signature_is_refused() {
+    refused_id_token(Fault::BadSignature, "signature").await;
+}
+
+#[tokio::test]
+async fn id_token_with_alg_none_is_refused() {
+    refused_id_token(Fault::AlgNone, "no signature").await;
+}
+
+#[tokio::test]
+async fn id_token_hs256_signed_with_the_rsa_public_key_is_refused() {
+    refused_id_token(Fault::Hs256WithPublicKey, "disallowed signature algorithm").await;
+}
+
+#[tokio::test]
+async fn id_token_from_another_issuer_is_refused() {
+    refused_id_token(Fault::WrongIssuer, "issuer").await;
+}
+
+#[tokio::test]
+async fn id_token_for_another_audience_is_refused() {
+    refused_id_token(Fault::WrongAudience, "audience").await;
+}
+
+#[tokio::test]
+async fn id_token_with_several_audiences_and_no_azp_is_refused() {
+    refused_id_token(Fault::AudiencesWithoutAzp, "audience").await;
+}
+
+#[tokio::test]
+async fn expired_id_token_is_refused() {
+    refused_id_token(Fault::Expired, "expired").await;
+}
+
+#[tokio::test]
+async fn id_token_issued_in_the_future_is_refused() {
+    refused_id_token(Fault::IssuedInFuture, "future").await;
+}
+
+#[tokio::test]
+async fn id_token_without_nonce_is_refused() {
+    refused_id_token(Fault::MissingNonce, "nonce").await;
+}
+
+#[tokio::test]
+async fn id_token_with_another_nonce_is_refused() {
+    refused_id_token(Fault::WrongNonce, "nonce").await;
+}
+
+#[tokio::test]
+async fn unknown_kid_refetches_the_jwks_exactly_once_then_refuses() {
+    let (provider, bff) = liar(Fault::UnknownKid).await;
+    let before = provider.jwks_fetches();
+    assert!(before >= 1, "discovery loaded the JWKS");
+    let o = login(&provider, &bff).await;
+    assert_refused(&o, 400, "invalid_id_token", "key").await;
+    assert_eq!(
+        provider.jwks_fetches(),
+        before + 1,
+        "one refetch for the unknown kid"
+    );
+    // A second token with an unknown kid right after: no fetch per request.
+    let again = login(&provider, &bff).await;
+    assert_refused(&again, 400, "invalid_id_token", "key").await;
+    assert_eq!(
+        provider.jwks_fetches(),
+        before + 1,
+        "the JWKS is not fetched again for every request"
+    );
+}
+
+#[tokio::test]
+async fn unknown_kid_with_the_jwks_endpoint_down_is_refused() {
+    let (provider, bff) = liar(Fault::UnknownKid).await;
+    let before = provider.jwks_fetches();
+    provider.take_jwks_down();
+    let o = login(&provider, &bff).await;
+    assert_refused(&o, 400, "invalid_id_token", "JWKS could not be fetched").await;
+    assert_eq!(provider.jwks_fetches(), before + 1, "one attempt only");
+}
+
+#[tokio::test]
+async fn missing_iss_when_discovery_advertises_it_is_a_mix_up() {
+    let (provider, bff) = liar(Fault::IssAdvertisedButMissing).await;
+    let o = login(&provider, &bff).await;
+    assert_refused(&o, 400, "issuer_mismatch", "the response has none").await;
+    assert_eq!(provider.token_requests(), 0, "the code was not exchanged");
+}
+
+#[tokio::test]
+async fn hanging_token_endpoint_is_a_504_within_the_timeout() {
+    let (provider, bff) = liar(Fault::TokenEndpointHangs).await;
+    let o = login(&provider, &bff).await;
+    assert_refused(&o, 504, "provider_timeout", "timed out").await;
+    assert_eq!(provider.token_requests(), 1);
+    assert!(
+        o.elapsed >= Duration::from_millis(900) && o.elapsed < Duration::from_secs(5),
+        "answered after {:?} with a 1 s timeout",
+        o.elapsed
+    );
+}
+
+async fn garbage(fault: Fault) {
+    let (provider, bff) = liar(fault).await;
+    let o = login(&provider, &bff).await;
+    assert_refused(&o, 502, "token_exchange_failed", "token exchange failed").await;
+    assert_eq!(provider.token_requests(), 1);
+}
+
+#[tokio::test]
+async fn html_from_the_token_endpoint_is_a_502() {
+    garbage(Fault::TokenEndpointHtml).await;
+}
+
+#[tokio::test]
+async fn invalid_json_from_the_token_endpoint_is_a_502() {
+    garbage(Fault::TokenEndpointInvalidJson).await;
+}
+
+#[tokio::test]
+async fn ten_mib_token_response_is_a_502() {
+    garbage(Fault::TokenEndpointHuge).await;
+}
