@@ -13,7 +13,7 @@ use crate::app::App;
 use crate::config::{ApiSettings, ApiToken};
 use crate::error::Error;
 use crate::secret::Secret;
-use crate::session::{cookie, now_secs};
+use crate::session::now_secs;
 use crate::tokens;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -234,13 +234,7 @@ fn connection_tokens(headers: &HeaderMap) -> Vec<String> {
 
 async fn token_for(app: &App, api: &ApiSettings, headers: &HeaderMap) -> Result<Secret, Error> {
     let user_token = || async {
-        let cookie =
-            cookie::read(headers, app.cookies.session_name()).ok_or(Error::Unauthenticated)?;
-        let (id, data) = app
-            .sessions
-            .load(&cookie)
-            .await?
-            .ok_or(Error::Unauthenticated)?;
+        let (id, data) = crate::routes::current_session(app, headers).await?;
         let data = tokens::ensure_fresh(app, id, data).await?;
         Ok::<_, Error>(data.tokens.access_token)
     };

@@ -213,7 +213,13 @@ async fn callback(
 }
 
 /// Loads the request's session, touching its idle time at most once a minute.
-async fn current_session(app: &App, headers: &HeaderMap) -> Result<(Id, SessionData), Error> {
+/// Loads the request's session and records the activity (idle timeout): the
+/// store is written at most every `min(60 s, idle timeout / 4)`, not on every
+/// request. Used by every handler that needs the signed-in user.
+pub(crate) async fn current_session(
+    app: &App,
+    headers: &HeaderMap,
+) -> Result<(Id, SessionData), Error> {
     let cookie = cookie::read(headers, app.cookies.session_name()).ok_or(Error::Unauthenticated)?;
     let (id, mut data) = app
         .sessions
@@ -221,7 +227,8 @@ async fn current_session(app: &App, headers: &HeaderMap) -> Result<(Id, SessionD
         .await?
         .ok_or(Error::Unauthenticated)?;
     let now = now_secs();
-    if now.saturating_sub(data.last_seen) >= 60 {
+    let touch_every = (app.config.session.idle_timeout.as_secs() / 4).clamp(1, 60);
+    if now.saturating_sub(data.last_seen) >= touch_every {
         data.last_seen = now;
         app.sessions.save(id, &data).await?;
     }

@@ -89,6 +89,17 @@ struct Shared {
     jwks_down: AtomicBool,
     next_code: AtomicUsize,
     nonces: Mutex<HashMap<String, String>>,
+    authorize_seen: Mutex<Vec<HashMap<String, String>>>,
+    token_seen: Mutex<Vec<TokenRequest>>,
+}
+
+/// One request the token endpoint received.
+#[derive(Debug, Clone)]
+pub struct TokenRequest {
+    /// Its `Authorization` header (client_secret_basic), if any.
+    pub authorization: Option<String>,
+    /// Its form parameters.
+    pub form: HashMap<String, String>,
 }
 
 /// A running lying provider; stopped when dropped.
@@ -129,6 +140,8 @@ impl LyingProvider {
             jwks_down: AtomicBool::new(false),
             next_code: AtomicUsize::new(1),
             nonces: Mutex::new(HashMap::new()),
+            authorize_seen: Mutex::new(Vec::new()),
+            token_seen: Mutex::new(Vec::new()),
         });
         let app = Router::new()
             .route("/.well-known/openid-configuration", get(discovery))
@@ -155,6 +168,16 @@ impl LyingProvider {
     /// How many token requests arrived.
     pub fn token_requests(&self) -> usize {
         self.shared.token_requests.load(Ordering::SeqCst)
+    }
+
+    /// The query parameters of every authorization request, in order.
+    pub fn authorize_requests(&self) -> Vec<HashMap<String, String>> {
+        self.shared.authorize_seen.lock().expect("log").clone()
+    }
+
+    /// Every request the token endpoint received, in order.
+    pub fn token_request_log(&self) -> Vec<TokenRequest> {
+        self.shared.token_seen.lock().expect("log").clone()
     }
 
     /// From now on the JWKS endpoint answers `503` (after discovery loaded it).
@@ -220,6 +243,7 @@ async fn authorize(
     State(s): State<Arc<Shared>>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
+    s.authorize_seen.lock().expect("log").push(q.clone());
     let code = format!("code-{}", s.next_code.fetch_add(1, Ordering::SeqCst));
     s.nonces
         .lock()
@@ -322,9 +346,17 @@ fn id_token(s: &Shared, fault: Fault, nonce: &str) -> String {
 
 async fn token(
     State(s): State<Arc<Shared>>,
+    headers: axum::http::HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
     s.token_requests.fetch_add(1, Ordering::SeqCst);
+    s.token_seen.lock().expect("log").push(TokenRequest {
+        authorization: headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        form: form.clone(),
+    });
     match s.fault {
         Fault::TokenEndpointHangs => std::future::pending::<()>().await,
         Fault::TokenEndpointHtml => {

@@ -147,6 +147,75 @@ async fn missing_csrf_header_is_refused() {
     assert_error(s, &body, 403, "cross_site_request");
 }
 
+/// No CORS for other origins: a preflight for the `X-CSRF` header never
+/// succeeds (no `Access-Control-Allow-*`, not a 2xx), so another site's page
+/// cannot send the header; and no response to another origin carries CORS
+/// headers that would let it read the answer.
+#[tokio::test]
+async fn no_cors_headers_for_other_origins_and_preflights_fail() {
+    let (_provider, bff) = stack().await;
+    let http = reqwest::Client::new();
+    let no_cors = |r: &reqwest::Response, what: &str| {
+        let cors: Vec<_> = r
+            .headers()
+            .keys()
+            .filter(|k| k.as_str().starts_with("access-control-"))
+            .collect();
+        assert!(cors.is_empty(), "{what}: CORS headers {cors:?}");
+    };
+    for path in [
+        "/bff/login",
+        "/bff/callback",
+        "/bff/logout",
+        "/bff/api/x/y",
+        "/bff/user",
+    ] {
+        for method in ["POST", "GET", "DELETE"] {
+            let r = http
+                .request(reqwest::Method::OPTIONS, bff.url(path))
+                .header("origin", "https://evil.example")
+                .header("access-control-request-method", method)
+                .header("access-control-request-headers", "x-csrf, content-type")
+                .send()
+                .await
+                .unwrap();
+            no_cors(&r, &format!("preflight {method} {path}"));
+            assert!(
+                !r.status().is_success(),
+                "preflight {method} {path} answered {}",
+                r.status()
+            );
+        }
+    }
+    // Simple requests from another origin: no CORS headers either.
+    let r = http
+        .get(bff.url("/bff/user"))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    no_cors(&r, "GET /bff/user");
+    let r = http
+        .get(bff.url("/bff/providers"))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    no_cors(&r, "GET /bff/providers");
+    let r = http
+        .post(bff.url("/bff/login"))
+        .header("origin", "https://evil.example")
+        .header("x-csrf", "1")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    no_cors(&r, "POST /bff/login");
+    let (s, body) = json_of(r).await;
+    assert_error(s, &body, 403, "cross_site_request");
+}
+
 #[tokio::test]
 async fn return_to_attacks_are_refused() {
     let (_provider, bff) = stack().await;

@@ -20,12 +20,18 @@ async fn json_of(r: reqwest::Response) -> (u16, Value) {
 /// Instances A and B (in-process, separate state) with A's origin as the
 /// public URL of both, on one Redis.
 async fn two_instances() -> (RedisServer, TestProvider, TestBff, TestBff) {
+    two_instances_with_ttl(3600).await
+}
+
+/// Like [`two_instances`], with access tokens living `ttl` seconds.
+async fn two_instances_with_ttl(ttl: u64) -> (RedisServer, TestProvider, TestBff, TestBff) {
     let redis = RedisServer::start().await.expect("redis-server starts");
     let a = reserve().await;
     let b = reserve().await;
     let public = a.origin.clone();
     let provider = TestProvider::start(ProviderConfig {
         clients: vec![client_for(&public)],
+        access_token_ttl: ttl,
         ..ProviderConfig::default()
     })
     .await
@@ -134,4 +140,105 @@ async fn two_tabs_on_two_instances_each_complete() {
     .await;
     assert_eq!(s, 200, "{body}");
     assert_eq!(body["return_to"], "/one");
+}
+
+async fn refresh_grants(provider: &TestProvider) -> u64 {
+    provider.stats().await.unwrap()["token_requests"]["refresh_token"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn one_refresh_across_instances_and_each_uses_the_other_s_result() {
+    let (_redis, provider, a, b) = two_instances_with_ttl(2).await;
+    let spa = SpaClient::new(&a);
+    let url = spa.start_login(None).await;
+    let cb = spa
+        .authorize(&provider, &url, "alice", "wonderland", Consent::Allow)
+        .await;
+    let (s, _) = post_on(
+        &spa,
+        &a,
+        "/bff/callback",
+        &serde_json::to_value(&cb).unwrap(),
+    )
+    .await;
+    assert_eq!(s, 200);
+    // Into the refresh window (half of the 2 s lifetime), then both
+    // instances at once.
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..16 {
+        let spa = spa.clone();
+        let url = if i % 2 == 0 {
+            a.url("/bff/userinfo")
+        } else {
+            b.url("/bff/userinfo")
+        };
+        set.spawn(async move { spa.http.get(url).send().await.unwrap().status().as_u16() });
+    }
+    let statuses = set.join_all().await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    assert_eq!(
+        refresh_grants(&provider).await,
+        1,
+        "one refresh token spent once across both instances"
+    );
+    // The token B (or A) refreshed is the one the other uses: no second grant.
+    let (s, _) = get_on(&spa, &a, "/bff/userinfo").await;
+    assert_eq!(s, 200);
+    let (s, _) = get_on(&spa, &b, "/bff/userinfo").await;
+    assert_eq!(s, 200);
+    assert_eq!(refresh_grants(&provider).await, 1);
+}
+
+#[tokio::test]
+async fn backchannel_logout_reaches_sessions_created_on_either_instance() {
+    let (_redis, provider, a, b) = two_instances().await;
+    let on_a = SpaClient::new(&a);
+    let on_b = SpaClient::new(&b);
+    for (spa, bff) in [(&on_a, &a), (&on_b, &b)] {
+        let url = {
+            let (s, body) = post_on(spa, bff, "/bff/login", &json!({})).await;
+            assert_eq!(s, 200);
+            body["authorization_url"].as_str().unwrap().to_owned()
+        };
+        let cb = spa
+            .authorize(&provider, &url, "alice", "wonderland", Consent::Allow)
+            .await;
+        let (s, _) = post_on(
+            spa,
+            bff,
+            "/bff/callback",
+            &serde_json::to_value(&cb).unwrap(),
+        )
+        .await;
+        assert_eq!(s, 200);
+    }
+    let now = keyway_backend::session::now_secs();
+    let token = provider
+        .sign_test_jwt(
+            &json!({"iss": provider.issuer, "aud": "keyway", "iat": now, "exp": now + 60, "jti": "x", "sub": "alice",
+                    "events": {"http://schemas.openid.net/event/backchannel-logout": {}}}),
+            false,
+        )
+        .await
+        .unwrap();
+    // The provider calls only instance B.
+    let r = reqwest::Client::new()
+        .post(b.url("/bff/backchannel-logout"))
+        .form(&[("logout_token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    for spa in [&on_a, &on_b] {
+        for bff in [&a, &b] {
+            let (s, _) = get_on(spa, bff, "/bff/user").await;
+            assert_eq!(
+                s, 401,
+                "a session of alice survived the back-channel logout"
+            );
+        }
+    }
 }

@@ -441,3 +441,130 @@ async fn forged_expired_or_nonce_logout_tokens_are_refused() {
     assert_eq!(r.status(), 200);
     assert_eq!(spa.get("/bff/user").await.status(), 401);
 }
+
+#[tokio::test]
+async fn without_a_refresh_token_the_session_ends_with_the_access_token() {
+    let reserved = reserve().await;
+    let provider = TestProvider::start(ProviderConfig {
+        clients: vec![client_for(&reserved.origin)],
+        access_token_ttl: 3,
+        ..ProviderConfig::default()
+    })
+    .await
+    .unwrap();
+    let mut env = env_for(&reserved.origin, &provider.issuer);
+    // No offline_access: oidc-provider issues no refresh token.
+    env.insert("KEYWAY_SCOPES".into(), "openid profile email".into());
+    let bff = TestBff::start(reserved, &env).await.unwrap();
+    let spa = SpaClient::new(&bff);
+    let before = keyway_backend::session::now_secs();
+    let r = spa.login(&provider, "alice", "wonderland").await;
+    let body: Value = r.json().await.unwrap();
+    let expires_at = body["user"]["expires_at"].as_u64().unwrap();
+    assert!(
+        expires_at >= before + 2 && expires_at <= before + 4,
+        "expires_at {expires_at} is not the access token's end"
+    );
+    // Once the access token is over, so is the session.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(8);
+    loop {
+        let status = spa.get("/bff/user").await.status();
+        if status == 401 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the session outlived its access token"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn idle_and_absolute_timeouts_are_reported_and_enforced() {
+    let reserved = reserve().await;
+    let provider = TestProvider::start(ProviderConfig {
+        clients: vec![client_for(&reserved.origin)],
+        ..ProviderConfig::default()
+    })
+    .await
+    .unwrap();
+    let mut env = env_for(&reserved.origin, &provider.issuer);
+    env.insert("KEYWAY_SESSION_IDLE_TIMEOUT".into(), "2s".into());
+    env.insert("KEYWAY_SESSION_ABSOLUTE_TIMEOUT".into(), "1h".into());
+    let bff = TestBff::start(reserved, &env).await.unwrap();
+    let spa = SpaClient::new(&bff);
+    let before = keyway_backend::session::now_secs();
+    assert_eq!(
+        spa.login(&provider, "alice", "wonderland").await.status(),
+        200
+    );
+    let user: Value = spa.get("/bff/user").await.json().await.unwrap();
+    let expires_at = user["expires_at"].as_u64().unwrap();
+    assert!(
+        expires_at >= before + 1 && expires_at <= before + 4,
+        "idle end not reported: {expires_at} vs {before}"
+    );
+    // Used every 0.5 s, the session lives past its 2 s idle timeout...
+    for _ in 0..8 {
+        assert_eq!(
+            spa.get("/bff/user").await.status(),
+            200,
+            "an active session ended"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // ...and left alone it ends.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(8);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    loop {
+        if spa.get("/bff/user").await.status() == 401 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "an idle session did not end"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_absolute_timeout_ends_even_an_active_session() {
+    let reserved = reserve().await;
+    let provider = TestProvider::start(ProviderConfig {
+        clients: vec![client_for(&reserved.origin)],
+        ..ProviderConfig::default()
+    })
+    .await
+    .unwrap();
+    let mut env = env_for(&reserved.origin, &provider.issuer);
+    env.insert("KEYWAY_SESSION_IDLE_TIMEOUT".into(), "3s".into());
+    env.insert("KEYWAY_SESSION_ABSOLUTE_TIMEOUT".into(), "5s".into());
+    let bff = TestBff::start(reserved, &env).await.unwrap();
+    let spa = SpaClient::new(&bff);
+    let started = tokio::time::Instant::now();
+    assert_eq!(
+        spa.login(&provider, "alice", "wonderland").await.status(),
+        200
+    );
+    let mut alive_past_idle = false;
+    loop {
+        let status = spa.get("/bff/user").await.status();
+        if status == 401 {
+            break;
+        }
+        if started.elapsed() > Duration::from_millis(3500) {
+            alive_past_idle = true;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(12),
+            "the absolute timeout did not end the session"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(
+        alive_past_idle,
+        "activity should have kept the session past its idle timeout"
+    );
+}
