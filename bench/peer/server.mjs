@@ -10,9 +10,10 @@
 //   PEER_CLIENT_ID, PEER_CLIENT_SECRET  the client registered at the provider
 // It prints `READY http://127.0.0.1:<port>` on stdout once listening.
 import express from 'express';
-import { auth, requiresAuth } from 'express-openid-connect';
+import eoc from 'express-openid-connect';
 import { createProxyMiddleware } from 'http-proxy-middleware';
 
+const { auth, requiresAuth } = eoc;
 const port = Number.parseInt(process.env.PEER_PORT ?? '0', 10) || 0;
 const baseURL = `http://127.0.0.1:${port}`;
 

@@ -25,8 +25,6 @@ pub struct Load {
     pub p50_us: f64,
     /// 99th percentile latency, µs.
     pub p99_us: f64,
-    /// Requests completed.
-    pub requests: u64,
     /// Responses that were not 2xx/3xx, plus socket errors.
     pub errors: u64,
     /// CPU time of the server process under test per request, µs.
@@ -95,7 +93,6 @@ pub async fn wrk(
         rps: requests / (duration_us / 1e6),
         p50_us: p50,
         p99_us: p99,
-        requests: requests as u64,
         errors: (status_errors + socket_errors) as u64,
         cpu_us_per_req: cpu,
     })

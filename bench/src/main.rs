@@ -108,6 +108,11 @@ struct RunArgs {
     /// default `info`; its log goes to a file).
     #[arg(long)]
     keyway_log: Option<String>,
+    /// After the rounds, one more run per target at the highest concurrency
+    /// with `perf record -e cpu-clock -g` attached to the server, written
+    /// to DIR/<target>.data (`perf report -i ...`).
+    #[arg(long, value_name = "DIR")]
+    profile: Option<PathBuf>,
     /// Trunk's release output to measure (default: `dist` of the repository).
     #[arg(long)]
     dist: Option<PathBuf>,
@@ -190,16 +195,29 @@ struct Keyway {
     cookie: String,
 }
 
+/// What every Keyway process of a run shares.
+#[derive(Clone, Copy)]
+struct KeywayCommon<'a> {
+    bin: &'a Path,
+    issuer: &'a str,
+    upstream: &'a str,
+    dir: &'a Path,
+    log: Option<&'a str>,
+}
+
 async fn start_keyway(
-    bin: &Path,
+    common: &KeywayCommon<'_>,
     store: &str,
     store_setting: &str,
     port: u16,
-    issuer: &str,
-    upstream: &str,
-    dir: &Path,
-    log: Option<&str>,
 ) -> Result<Keyway, String> {
+    let KeywayCommon {
+        bin,
+        issuer,
+        upstream,
+        dir,
+        log,
+    } = *common;
     let origin = format!("http://127.0.0.1:{port}");
     let config = dir.join(format!("keyway-{store}.toml"));
     std::fs::write(
@@ -378,17 +396,14 @@ async fn run(args: RunArgs) -> Result<(), String> {
             "redis" => redis.as_ref().map(|r| r.url()).unwrap_or_default(),
             other => return Err(format!("unknown store {other:?}")),
         };
-        let mut k = start_keyway(
-            &bin,
-            store,
-            &setting,
-            *port,
-            &provider.issuer,
-            &upstream_url,
-            dir.path(),
-            args.keyway_log.as_deref(),
-        )
-        .await?;
+        let common = KeywayCommon {
+            bin: &bin,
+            issuer: &provider.issuer,
+            upstream: &upstream_url,
+            dir: dir.path(),
+            log: args.keyway_log.as_deref(),
+        };
+        let mut k = start_keyway(&common, store, &setting, *port).await?;
         k.cookie = login::keyway(&provider, &k.origin).await?;
         keyways.push(k);
     }
@@ -468,7 +483,12 @@ async fn run(args: RunArgs) -> Result<(), String> {
             }
         }
     }
-    report_load(&targets, &results, &args);
+    if args.rounds > 0 {
+        report_load(&targets, &results, &args);
+    }
+    if let Some(out) = &args.profile {
+        profile(out, &script, &targets, &args).await?;
+    }
 
     // Logins: CPU and outbound calls.
     if args.logins > 0 {
@@ -492,12 +512,11 @@ async fn run(args: RunArgs) -> Result<(), String> {
                 f(&s1).as_f64().unwrap_or(f64::NAN) - f(&s0).as_f64().unwrap_or(f64::NAN)
             };
             let n = args.logins as f64;
-            let peer_codes = 0.0; // the peer is not logging in during this phase
             println!(
                 "| {} | {:.3} ms | {:.2} | {} | {} |",
                 k.store,
                 (c1 - c0).as_secs_f64() * 1e3 / n,
-                (delta(&|s| &s["token_requests"]["authorization_code"]) - peer_codes) / n,
+                delta(&|s| &s["token_requests"]["authorization_code"]) / n,
                 delta(&|s| &s["discovery_requests"]),
                 delta(&|s| &s["jwks_requests"]),
             );
@@ -635,6 +654,45 @@ fn report_load(targets: &[Target], results: &BTreeMap<(usize, u32), Vec<Load>>, 
             );
         }
     }
+}
+
+/// One load run per target with `perf record` attached to its server.
+async fn profile(
+    out: &Path,
+    script: &Path,
+    targets: &[Target],
+    args: &RunArgs,
+) -> Result<(), String> {
+    std::fs::create_dir_all(out).map_err(|e| e.to_string())?;
+    let c = args.concurrency.iter().copied().max().unwrap_or(32);
+    for t in targets {
+        let Some(pid) = t.pid else { continue };
+        let file = out.join(format!(
+            "{}.data",
+            t.name
+                .split_whitespace()
+                .take(2)
+                .collect::<Vec<_>>()
+                .join("-")
+        ));
+        let mut perf = Command::new("perf");
+        perf.args(["record", "-e", "cpu-clock", "-F", "1999", "-g", "-o"])
+            .arg(&file)
+            .args([
+                "-p",
+                &pid.to_string(),
+                "--",
+                "sleep",
+                &args.duration.to_string(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let mut perf = perf.spawn().map_err(|e| format!("cannot run perf: {e}"))?;
+        load::wrk(script, &t.url, &t.headers, c, args.duration, None).await?;
+        let _ = perf.wait().await;
+        eprintln!("profile of {} at c={c}: {}", t.name, file.display());
+    }
+    Ok(())
 }
 
 /// Cores, memory and load average of this machine.

@@ -22,7 +22,10 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(req) = serde_json::from_slice::<LoginRequest>(data) {
         let again = serde_json::to_vec(&req).expect("serializes");
-        assert_eq!(req, serde_json::from_slice::<LoginRequest>(&again).expect("parses"));
+        assert_eq!(
+            req,
+            serde_json::from_slice::<LoginRequest>(&again).expect("parses")
+        );
     }
     if let Ok(s) = std::str::from_utf8(data) {
         let uri = format!("/bff/login?{s}");

@@ -10,7 +10,12 @@ use keyway_backend::session::cookie::read;
 use libfuzzer_sys::fuzz_target;
 use tower_sessions::session::Id;
 
-const NAMES: [&str; 4] = ["keyway", "__Host-keyway", "keyway-login", "__Host-keyway-login"];
+const NAMES: [&str; 4] = [
+    "keyway",
+    "__Host-keyway",
+    "keyway-login",
+    "__Host-keyway-login",
+];
 
 fuzz_target!(|data: &[u8]| {
     let mut headers = HeaderMap::new();

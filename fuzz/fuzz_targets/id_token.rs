@@ -26,8 +26,10 @@ static DISC: LazyLock<Discovered> = LazyLock::new(|| {
         "id_token_signing_alg_values_supported": ["RS256", "HS256", "none"]
     }))
     .expect("metadata");
-    let jwks: CoreJsonWebKeySet =
-        serde_json::from_str(include_str!("../../tests/fixtures/lying-provider-jwks.json")).expect("jwks");
+    let jwks: CoreJsonWebKeySet = serde_json::from_str(include_str!(
+        "../../tests/fixtures/lying-provider-jwks.json"
+    ))
+    .expect("jwks");
     let metadata = metadata.set_jwks(jwks);
     let client = CoreClient::from_provider_metadata(
         metadata.clone(),
@@ -35,14 +37,23 @@ static DISC: LazyLock<Discovered> = LazyLock::new(|| {
         Some(ClientSecret::new("keyway-secret".into())),
     );
     let now = Instant::now();
-    Discovered { metadata, client, fetched_at: now, jwks_fetched_at: now, jwks_refetched_at: None }
+    Discovered {
+        metadata,
+        client,
+        fetched_at: now,
+        jwks_fetched_at: now,
+        jwks_refetched_at: None,
+    }
 });
 
 fn b64(data: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::new();
     for chunk in data.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
         for i in 0..=chunk.len() {
             out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
         }
@@ -64,8 +75,13 @@ fuzz_target!(|data: &[u8]| {
         }
     };
     let _ = verified_claim(&raw, "sid");
-    let Ok(token) = CoreIdToken::from_str(&raw) else { return };
+    let Ok(token) = CoreIdToken::from_str(&raw) else {
+        return;
+    };
     // The provider advertises HS256 and none too: Keyway's allow-list must still refuse them.
     let result = verify_with(&DISC, "keyway", None, &token, &Nonce::new("n".into()));
-    assert!(result.is_err(), "a token made by the fuzzer was accepted: {raw}");
+    assert!(
+        result.is_err(),
+        "a token made by the fuzzer was accepted: {raw}"
+    );
 });

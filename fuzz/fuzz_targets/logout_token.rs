@@ -18,7 +18,10 @@ fn b64(data: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::new();
     for chunk in data.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
         for i in 0..=chunk.len() {
             out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
         }
@@ -39,12 +42,16 @@ fuzz_target!(|data: &[u8]| {
             Err(_) => return,
         }
     };
-    let Ok((header, payload, input, _signature)) = parse(&token) else { return };
+    let Ok((header, payload, input, _signature)) = parse(&token) else {
+        return;
+    };
     let mut dots = token.match_indices('.').map(|(i, _)| i);
     let second = dots.nth(1).expect("a parsed JWS has two dots");
     assert_eq!(input, &token[..second], "signing input");
     let _ = header.alg.len();
-    let Ok(claims) = serde_json::from_value::<LogoutClaims>(payload) else { return };
+    let Ok(claims) = serde_json::from_value::<LogoutClaims>(payload) else {
+        return;
+    };
     if check_claims(&claims, "keyway", NOW).is_ok() {
         let aud_ok = match &claims.aud {
             Value::String(s) => s == "keyway",
@@ -57,6 +64,12 @@ fuzz_target!(|data: &[u8]| {
         assert!(claims.exp.is_none_or(|e| e > NOW));
         assert!(claims.nonce.is_none());
         assert!(claims.sid.is_some() || claims.sub.is_some());
-        assert!(claims.events.as_ref().and_then(|e| e.get(BACKCHANNEL_EVENT)).is_some_and(Value::is_object));
+        assert!(
+            claims
+                .events
+                .as_ref()
+                .and_then(|e| e.get(BACKCHANNEL_EVENT))
+                .is_some_and(Value::is_object)
+        );
     }
 });

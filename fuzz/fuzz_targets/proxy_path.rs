@@ -9,17 +9,26 @@ use libfuzzer_sys::fuzz_target;
 use percent_encoding::percent_decode_str;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(s) = std::str::from_utf8(data) else { return };
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
     // Only what can reach the handler: a request target hyper accepted.
-    let Ok(uri) = format!("/bff/api/orders{s}").parse::<http::Uri>() else { return };
+    let Ok(uri) = format!("/bff/api/orders{s}").parse::<http::Uri>() else {
+        return;
+    };
     if uri.path() != "/bff/api/orders" && !uri.path().starts_with("/bff/api/orders/") {
         return;
     }
-    let Ok(rest) = upstream_path(uri.path(), "orders") else { return };
+    let Ok(rest) = upstream_path(uri.path(), "orders") else {
+        return;
+    };
     for segment in rest.split('/') {
         let d = percent_decode_str(segment).decode_utf8_lossy();
         assert!(d != ".." && d != ".", "{uri}: dot segment {segment:?}");
-        assert!(!d.contains('/') && !d.contains('\\') && !d.contains('\0'), "{uri}");
+        assert!(
+            !d.contains('/') && !d.contains('\\') && !d.contains('\0'),
+            "{uri}"
+        );
     }
     let base = url::Url::parse("https://orders.internal.example/v1").unwrap();
     let joined = upstream_url(&base, rest, uri.query());

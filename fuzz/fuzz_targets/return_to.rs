@@ -8,14 +8,25 @@ use libfuzzer_sys::fuzz_target;
 use percent_encoding::percent_decode_str;
 
 fn check(layer: &str, raw: &str) {
-    assert!(layer.starts_with('/'), "{raw:?}: layer {layer:?} not a path");
-    assert!(!layer.starts_with("//"), "{raw:?}: layer {layer:?} starts with //");
+    assert!(
+        layer.starts_with('/'),
+        "{raw:?}: layer {layer:?} not a path"
+    );
+    assert!(
+        !layer.starts_with("//"),
+        "{raw:?}: layer {layer:?} starts with //"
+    );
     assert!(!layer.contains('\\'), "{raw:?}: backslash in {layer:?}");
-    assert!(!layer.chars().any(char::is_control), "{raw:?}: control character");
+    assert!(
+        !layer.chars().any(char::is_control),
+        "{raw:?}: control character"
+    );
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(raw) = std::str::from_utf8(data) else { return };
+    let Ok(raw) = std::str::from_utf8(data) else {
+        return;
+    };
     let Ok(accepted) = validate(raw) else { return };
     assert_eq!(accepted, raw);
     assert!(raw.len() <= MAX_LEN);

@@ -235,7 +235,11 @@ async fn https_deployment_sends_hsts_and_host_prefixed_secure_cookies() {
 
     // And a plain-http loopback deployment sends no HSTS.
     let (_p2, plain) = honest(|_| {}).await;
-    let r = http.get(plain.url("/healthz")).send().await.expect("healthz");
+    let r = http
+        .get(plain.url("/healthz"))
+        .send()
+        .await
+        .expect("healthz");
     assert!(r.headers().get("strict-transport-security").is_none());
 }
 

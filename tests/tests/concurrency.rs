@@ -74,7 +74,7 @@ async fn two_hundred_parallel_logins_each_see_only_their_own_user() {
             n
         });
     }
-    let mut seen = vec![false; USERS];
+    let mut seen = [false; USERS];
     while let Some(done) = checks.join_next().await {
         let n = done.expect("a session check panicked");
         assert!(!seen[n], "user{n} checked twice");

@@ -7,7 +7,7 @@
 //! discovery; plain OAuth 2.0 through an oauth2 client built from the
 //! configured endpoints. Either way PKCE S256 and `state` are always used.
 
-use super::http::{HttpClient, HttpError, MAX_PROVIDER_RESPONSE, read_capped};
+use super::http::{HttpClient, HttpError, send_to_provider};
 use super::{Discovered, Provider};
 use crate::config::Endpoints;
 use crate::error::{Error, clean_error_code};
@@ -201,27 +201,15 @@ impl Provider {
             return Ok(url);
         }
         let params: Vec<(String, String)> = url.query_pairs().into_owned().collect();
-        let response = http
+        let request = http
             .reqwest()
             .post(endpoint)
             .basic_auth(
                 form_encode(&self.settings.client_id),
                 Some(form_encode(self.settings.client_secret.expose())),
             )
-            .form(&params)
-            .send()
-            .await
-            .map_err(|e| {
-                if e.is_timeout() {
-                    Error::ProviderTimeout
-                } else {
-                    Error::ProviderError(format!("PAR: {}", e.without_url()))
-                }
-            })?;
-        let status = response.status();
-        let body = read_capped(response, MAX_PROVIDER_RESPONSE)
-            .await
-            .map_err(|e| Error::ProviderError(format!("PAR: {e}")))?;
+            .form(&params);
+        let (status, body) = send_to_provider(request, "PAR").await?;
         let json: Value = serde_json::from_slice(&body)
             .map_err(|_| Error::ProviderError("PAR answer is not JSON".into()))?;
         if !status.is_success() {
@@ -390,27 +378,12 @@ impl Provider {
         url: Url,
         access_token: &Secret,
     ) -> Result<Value, Error> {
-        let response = http
+        let request = http
             .reqwest()
             .get(url)
             .bearer_auth(access_token.expose())
-            .header("accept", "application/json")
-            .send()
-            .await
-            .map_err(|e| {
-                if e.is_timeout() {
-                    Error::ProviderTimeout
-                } else {
-                    Error::ProviderError(format!("user endpoint: {}", e.without_url()))
-                }
-            })?;
-        let status = response.status();
-        let body = read_capped(response, MAX_PROVIDER_RESPONSE)
-            .await
-            .map_err(|e| match e {
-                HttpError::Timeout => Error::ProviderTimeout,
-                other => Error::ProviderError(format!("user endpoint: {other}")),
-            })?;
+            .header("accept", "application/json");
+        let (status, body) = send_to_provider(request, "user endpoint").await?;
         if status == reqwest::StatusCode::UNAUTHORIZED {
             return Err(Error::SessionExpired(
                 "the provider no longer accepts the access token",

@@ -96,6 +96,31 @@ impl HttpClient {
     }
 }
 
+/// Sends a request to a provider and reads its answer (at most
+/// [`MAX_PROVIDER_RESPONSE`]); failures become the contract's errors:
+/// `504 provider_timeout` or `502 provider_error` naming `what` (never the URL's query).
+pub async fn send_to_provider(
+    request: reqwest::RequestBuilder,
+    what: &str,
+) -> Result<(reqwest::StatusCode, Vec<u8>), crate::error::Error> {
+    use crate::error::Error;
+    let response = request.send().await.map_err(|e| {
+        if e.is_timeout() {
+            Error::ProviderTimeout
+        } else {
+            Error::ProviderError(format!("{what}: {}", e.without_url()))
+        }
+    })?;
+    let status = response.status();
+    let body = read_capped(response, MAX_PROVIDER_RESPONSE)
+        .await
+        .map_err(|e| match e {
+            HttpError::Timeout => Error::ProviderTimeout,
+            other => Error::ProviderError(format!("{what}: {other}")),
+        })?;
+    Ok((status, body))
+}
+
 /// Reads a response body, refusing more than `cap` bytes.
 pub async fn read_capped(
     mut response: reqwest::Response,

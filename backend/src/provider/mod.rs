@@ -265,16 +265,7 @@ impl Provider {
         let url = issuer
             .join(".well-known/openid-configuration")
             .map_err(|e| Error::ProviderError(format!("bad issuer URL: {e}")))?;
-        let response = http.reqwest().get(url).send().await.map_err(|e| {
-            if e.is_timeout() {
-                Error::ProviderTimeout
-            } else {
-                Error::ProviderError(format!("discovery: {}", e.without_url()))
-            }
-        })?;
-        let body = http::read_capped(response, http::MAX_PROVIDER_RESPONSE)
-            .await
-            .map_err(|e| Error::ProviderError(format!("discovery: {e}")))?;
+        let (_, body) = http::send_to_provider(http.reqwest().get(url), "discovery").await?;
         let metadata: Metadata = serde_json::from_slice(&body)
             .map_err(|_| Error::ProviderError("discovery document is not valid".into()))?;
         if Some(metadata.issuer().as_str()) != self.settings.issuer_template.as_deref() {

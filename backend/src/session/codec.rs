@@ -169,7 +169,8 @@ impl Codec {
                 // A shared store must never accept clear data someone planted.
                 return Err(CodecError::Undecryptable);
             }
-            serde_json::from_value(plain.clone()).map_err(|e| CodecError::Malformed(e.to_string()))
+            // Deserialised from the borrowed tree, without copying it first.
+            T::deserialize(plain).map_err(|e| CodecError::Malformed(e.to_string()))
         } else {
             Err(CodecError::Malformed("no data".into()))
         }
