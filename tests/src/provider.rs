@@ -16,7 +16,7 @@ use serde::Serialize;
 use url::Url;
 
 /// How long `TestProvider::start` waits for the `READY` line.
-const READY_TIMEOUT: Duration = Duration::from_secs(60);
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How many times, and how often, discovery is polled after `READY`.
 const DISCOVERY_ATTEMPTS: u32 = 50;
 const DISCOVERY_POLL: Duration = Duration::from_millis(100);
@@ -144,7 +144,7 @@ fn append_bounded(buffer: &Mutex<String>, line: &str) {
 impl TestProvider {
     /// Starts `node tests/provider/server.mjs` (path found from
     /// `CARGO_MANIFEST_DIR`; the `NODE` environment variable may name another
-    /// node binary) on a free loopback port, waits up to 120 s for its
+    /// node binary) on a free loopback port, waits up to 30 s (then once more) for its
     /// `READY <issuer>` line (failing with the child's stderr if it dies),
     /// then polls `<issuer>/.well-known/openid-configuration` until it
     /// answers 200. Fails, without installing anything, when
