@@ -90,8 +90,11 @@ pub fn read(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| cookie::Cookie::split_parse_encoded(v.to_owned()))
+        // Not `to_str()`: a header with a non-ASCII byte anywhere (another
+        // site cookie holding UTF-8) would hide Keyway's own cookie. Found by
+        // the `cookie` fuzz target.
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .flat_map(cookie::Cookie::split_parse_encoded)
         .filter_map(Result::ok)
         .find(|c| c.name() == name)
         .map(|c| c.value().to_owned())
@@ -117,6 +120,17 @@ mod tests {
         let s = CookieSettings::new(false).session("abc", Duration::from_secs(60));
         let s = s.to_str().unwrap();
         assert!(s.starts_with("keyway=abc") && !s.contains("Secure") && s.contains("HttpOnly"));
+    }
+
+    #[test]
+    fn non_ascii_bytes_elsewhere_do_not_hide_the_cookie() {
+        // Regression: fuzz/artifacts/cookie/crash-7932fc42 (`(\xdf1` after a valid cookie).
+        let mut h = HeaderMap::new();
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_bytes(b"__Host-keyway=28df31; (\xdf1; other=caf\xc3\xa9").unwrap(),
+        );
+        assert_eq!(read(&h, "__Host-keyway").as_deref(), Some("28df31"));
     }
 
     #[test]
