@@ -302,3 +302,22 @@ pub async fn stack() -> (TestProvider, TestBff) {
     )
     .await
 }
+
+/// The status and JSON body of a response (panics with the text when the body is not JSON).
+pub async fn json_of(r: reqwest::Response) -> (u16, serde_json::Value) {
+    let status = r.status().as_u16();
+    let text = r.text().await.expect("body");
+    let value =
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+    (status, value)
+}
+
+/// Asserts the contract's error shape: this status, this code, a non-empty message.
+pub fn assert_error(status: u16, body: &serde_json::Value, want_status: u16, want_code: &str) {
+    assert_eq!(status, want_status, "{body}");
+    assert_eq!(body["error"], want_code, "{body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "no message: {body}"
+    );
+}

@@ -4,26 +4,9 @@
 
 use keyway_shared::CallbackRequest;
 use keyway_tests::bff::{SpaClient, TestBff, client_for, env_for, reserve, stack};
+use keyway_tests::bff::{assert_error, json_of};
 use keyway_tests::provider::{Consent, ProviderConfig, TestProvider};
 use serde_json::{Value, json};
-
-async fn json_of(r: reqwest::Response) -> (u16, Value) {
-    let status = r.status().as_u16();
-    let text = r.text().await.expect("body");
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}")),
-    )
-}
-
-fn assert_error(status: u16, body: &Value, want_status: u16, want_code: &str) {
-    assert_eq!(status, want_status, "{body}");
-    assert_eq!(body["error"], want_code, "{body}");
-    assert!(
-        body["message"].as_str().is_some_and(|m| !m.is_empty()),
-        "no message: {body}"
-    );
-}
 
 async fn authorization_code_requests(provider: &TestProvider) -> u64 {
     provider.stats().await.expect("stats")["token_requests"]["authorization_code"]

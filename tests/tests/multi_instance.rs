@@ -1,21 +1,13 @@
 //! Two BFF instances behind one public origin sharing one Redis, as behind a
 //! load balancer: each request of one browser may land on either.
 
+use keyway_tests::bff::json_of;
 use keyway_tests::bff::{SpaClient, TestBff, client_for, env_for, reserve};
 use keyway_tests::provider::{Consent, ProviderConfig, TestProvider};
 use keyway_tests::redis::RedisServer;
 use serde_json::{Value, json};
 
 const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
-
-async fn json_of(r: reqwest::Response) -> (u16, Value) {
-    let status = r.status().as_u16();
-    let text = r.text().await.expect("body");
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}")),
-    )
-}
 
 /// Instances A and B (in-process, separate state) with A's origin as the
 /// public URL of both, on one Redis.
@@ -150,7 +142,7 @@ async fn refresh_grants(provider: &TestProvider) -> u64 {
 
 #[tokio::test]
 async fn one_refresh_across_instances_and_each_uses_the_other_s_result() {
-    let (_redis, provider, a, b) = two_instances_with_ttl(2).await;
+    let (_redis, provider, a, b) = two_instances_with_ttl(4).await;
     let spa = SpaClient::new(&a);
     let url = spa.start_login(None).await;
     let cb = spa
@@ -164,9 +156,10 @@ async fn one_refresh_across_instances_and_each_uses_the_other_s_result() {
     )
     .await;
     assert_eq!(s, 200);
-    // Into the refresh window (half of the 2 s lifetime), then both
+    // Into the refresh window (the last half of the 4 s lifetime; the new
+    // token then has 2 s before its own window), then both
     // instances at once.
-    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
     let mut set = tokio::task::JoinSet::new();
     for i in 0..16 {
         let spa = spa.clone();

@@ -3,20 +3,12 @@
 //! here), and PAR (RFC 9126) against the real oidc-provider.
 
 use keyway_shared::CallbackRequest;
+use keyway_tests::bff::json_of;
 use keyway_tests::bff::{SpaClient, TestBff, callback_request, client_for, env_for, reserve};
 use keyway_tests::fake_github::FakeGitHub;
 use keyway_tests::provider::{Consent, ProviderConfig, TestProvider};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::collections::BTreeMap;
-
-async fn json_of(r: reqwest::Response) -> (u16, Value) {
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}")),
-    )
-}
 
 async fn start_login(spa: &SpaClient, provider: &str) -> String {
     let (s, body) = json_of(spa.post("/bff/login", &json!({"provider": provider})).await).await;

@@ -6,9 +6,10 @@ use keyway_backend::config::{SessionKey, SessionSettings, StoreSetting};
 use keyway_backend::secret::Secret;
 use keyway_backend::session::{Id, Identity, SessionData, Sessions, Tokens, now_secs};
 use keyway_tests::bff::{Reserved, SpaClient, TestBff, client_for, env_for, reserve};
+use keyway_tests::bff::{assert_error, json_of};
 use keyway_tests::provider::{ProviderConfig, TestProvider};
 use keyway_tests::redis::{RedisServer, free_port};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -138,24 +139,6 @@ store_tests!(
 );
 
 // ---------------------------------------------------------------- helpers
-
-async fn json_of(r: reqwest::Response) -> (u16, Value) {
-    let status = r.status().as_u16();
-    let text = r.text().await.expect("body");
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}")),
-    )
-}
-
-fn assert_error(status: u16, body: &Value, want_status: u16, want_code: &str) {
-    assert_eq!(status, want_status, "{body}");
-    assert_eq!(body["error"], want_code, "{body}");
-    assert!(
-        body["message"].as_str().is_some_and(|m| !m.is_empty()),
-        "{body}"
-    );
-}
 
 fn contains_jwt(text: &str) -> bool {
     text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.'))

@@ -116,10 +116,12 @@ async fn userinfo_keeps_working_across_several_expiries() {
 
 #[tokio::test]
 async fn twenty_concurrent_api_calls_at_expiry_refresh_once() {
-    let s = setup(2).await;
+    let s = setup(4).await;
     let spa = login(&s).await;
-    // Let the token come within its refresh window (half its 2 s lifetime).
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    // Let the token come within its refresh window (the last half of its 4 s
+    // lifetime); the refreshed token then has 2 s before its own window, so
+    // a slow burst cannot legitimately cause a second grant.
+    tokio::time::sleep(Duration::from_millis(2200)).await;
     let mut set = tokio::task::JoinSet::new();
     for i in 0..20 {
         let spa = spa.clone();
