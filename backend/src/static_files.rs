@@ -21,14 +21,9 @@ use tower_http::services::ServeDir;
 #[derive(Debug, Clone)]
 pub struct StaticSite {
     dir: PathBuf,
-    index: bytes_like::Bytes,
+    index: axum::body::Bytes,
     /// The Content-Security-Policy header value.
     pub csp: HeaderValue,
-}
-
-mod bytes_like {
-    /// Cheaply clonable bytes.
-    pub type Bytes = std::sync::Arc<Vec<u8>>;
 }
 
 /// The CSP for pages whose inline scripts have these hashes.
@@ -75,7 +70,7 @@ impl StaticSite {
         let hashes = inline_script_hashes(&String::from_utf8_lossy(&index));
         Ok(Self {
             dir: dir.to_owned(),
-            index: std::sync::Arc::new(index),
+            index: axum::body::Bytes::from(index),
             csp: csp_for(&hashes),
         })
     }
@@ -113,7 +108,7 @@ impl StaticSite {
                 ),
                 (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
             ],
-            self.index.as_ref().clone(),
+            self.index.clone(),
         )
             .into_response()
     }
