@@ -105,20 +105,27 @@ impl SessionStore for MemoryStore {
 pub struct MemoryExtras {
     index: Mutex<HashMap<String, Vec<(String, u64)>>>,
     locks: Mutex<HashMap<String, (String, Instant)>>,
+    /// When the whole index was last swept of expired entries (unix seconds).
+    last_sweep: std::sync::atomic::AtomicU64,
 }
 
 impl MemoryExtras {
     /// Adds `member` to the index `key` until `until` (unix seconds).
     pub fn index_add(&self, key: &str, member: String, until: u64, now: u64) {
+        use std::sync::atomic::Ordering;
         let mut index = self.index.lock().expect("memory index");
-        index.retain(|_, members| {
-            members.retain(|(_, u)| *u > now);
-            !members.is_empty()
-        });
-        index
-            .entry(key.to_owned())
-            .or_default()
-            .push((member, until));
+        // Sweep every index at most once a minute (not on every login: that
+        // made a login cost grow with the number of live sessions).
+        if now.saturating_sub(self.last_sweep.load(Ordering::Relaxed)) >= 60 {
+            self.last_sweep.store(now, Ordering::Relaxed);
+            index.retain(|_, members| {
+                members.retain(|(_, u)| *u > now);
+                !members.is_empty()
+            });
+        }
+        let members = index.entry(key.to_owned()).or_default();
+        members.retain(|(_, u)| *u > now);
+        members.push((member, until));
     }
 
     /// The live members of index `key`.
