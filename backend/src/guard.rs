@@ -53,6 +53,38 @@ pub async fn csrf(State(app): State<App>, req: Request, next: Next) -> Response 
     next.run(req).await
 }
 
+/// Makes the ids of requests that come without one: a random prefix drawn
+/// once per process and a counter (`1f3a9c0e5b7d2468-2a`). Unique across
+/// instances and restarts without a system call per request (a UUID v4
+/// reads the OS random source each time); request ids are labels, not
+/// secrets.
+#[derive(Debug, Clone)]
+pub struct RequestIds {
+    prefix: std::sync::Arc<str>,
+    next: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Default for RequestIds {
+    fn default() -> Self {
+        Self {
+            prefix: format!("{:016x}", rand::random::<u64>()).into(),
+            next: Default::default(),
+        }
+    }
+}
+
+impl tower_http::request_id::MakeRequestId for RequestIds {
+    fn make_request_id<B>(
+        &mut self,
+        _: &axum::http::Request<B>,
+    ) -> Option<tower_http::request_id::RequestId> {
+        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        HeaderValue::from_str(&format!("{}-{n:x}", self.prefix))
+            .ok()
+            .map(tower_http::request_id::RequestId::new)
+    }
+}
+
 /// Drops an incoming `x-request-id` that is not a short printable token, so
 /// that a client cannot inject text into log lines; a new id is made instead.
 pub async fn sanitize_request_id(mut req: Request, next: Next) -> Response {
@@ -74,6 +106,18 @@ pub async fn sanitize_request_id(mut req: Request, next: Next) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_ids_differ() {
+        use tower_http::request_id::MakeRequestId;
+        let mut ids = RequestIds::default();
+        let req = axum::http::Request::new(());
+        let a = ids.make_request_id(&req).unwrap();
+        let b = ids.make_request_id(&req).unwrap();
+        assert_ne!(a.header_value(), b.header_value());
+        let other = RequestIds::default().make_request_id(&req).unwrap();
+        assert_ne!(a.header_value(), other.header_value(), "per-process prefix");
+    }
 
     #[test]
     fn which_requests_need_the_header() {

@@ -189,7 +189,9 @@ async fn forward_unmetered(app: &App, name: &str, req: Request) -> Result<Respon
         }
     };
     let status = upstream.status();
-    tracing::info!(api = %name, status = status.as_u16(), elapsed_ms = elapsed.as_millis() as u64, "proxied");
+    // The access line (info) already has status and latency; this one adds the
+    // upstream's own time, for debugging.
+    tracing::debug!(api = %name, status = status.as_u16(), elapsed_ms = elapsed.as_millis() as u64, "proxied");
     let mut response = Response::builder().status(status);
     let connection_named = connection_tokens(upstream.headers());
     if let Some(h) = response.headers_mut() {

@@ -21,7 +21,7 @@ use std::time::Duration;
 use tower::ServiceBuilder;
 use tower_http::LatencyUnit;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveHeadersLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
@@ -79,7 +79,7 @@ pub fn router(app: App) -> Router {
     let https = app.config.is_https();
     let stack = ServiceBuilder::new()
         .layer(middleware::from_fn(guard::sanitize_request_id))
-        .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+        .layer(SetRequestIdLayer::new(request_id.clone(), guard::RequestIds::default()))
         .layer(SetSensitiveHeadersLayer::new([header::COOKIE, header::SET_COOKIE, header::AUTHORIZATION]))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request| {

@@ -668,3 +668,46 @@ fn check_config_refuses_an_inline_secret_without_quoting_it() {
         "the secret was printed:\n{err}"
     );
 }
+
+/// One process owns a SQLite store (its sessions are cached in that
+/// process's memory): a second `keyway` on the same file is refused with an
+/// error naming the file, and the file is free again once the first exits.
+#[tokio::test]
+async fn a_sqlite_store_is_owned_by_one_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("keyway.db");
+    // No provider is needed to serve /healthz; discovery just keeps retrying.
+    let env = |port: u16| {
+        let mut env = env_for(port, "http://127.0.0.1:9/");
+        env.insert(
+            "KEYWAY_SESSION_STORE".into(),
+            format!("sqlite://{}", db.display()),
+        );
+        env.insert(
+            "KEYWAY_SESSION_KEY".into(),
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into(),
+        );
+        env
+    };
+    let port = free_port();
+    let first = Keyway::start(port, &env(port), None);
+    first.wait_for("/healthz").await;
+
+    let port = free_port();
+    let mut second = Keyway::start(port, &env(port), None);
+    let status = second
+        .wait_exit(DEADLINE)
+        .await
+        .expect("the second process exits");
+    assert!(!status.success());
+    let lines = second.lines().join("\n");
+    assert!(
+        lines.contains("is in use by another process") && lines.contains("keyway.db"),
+        "{lines}"
+    );
+
+    drop(first);
+    let port = free_port();
+    let third = Keyway::start(port, &env(port), None);
+    third.wait_for("/healthz").await;
+}

@@ -624,6 +624,65 @@ async fn redis_outage_is_503_and_the_service_recovers_by_itself() {
     assert_eq!(r.status(), 200);
 }
 
+/// How many `GET`s the server has answered (`INFO commandstats`).
+fn get_calls(redis: &RedisServer) -> u64 {
+    let out = redis.cli(&["INFO", "commandstats"]).unwrap();
+    String::from_utf8_lossy(&out)
+        .lines()
+        .find_map(|l| l.strip_prefix("cmdstat_get:calls="))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Two instances on one Redis: repeated reads of a session are served from
+/// the instance's memory (no `GET`), and a change or deletion made by the
+/// other instance reaches it through Redis's invalidation, well before the
+/// cache's safety bound (`CACHE_MAX_AGE`, 2 s) would have.
+#[tokio::test]
+async fn redis_cache_serves_repeat_reads_and_follows_changes_made_elsewhere() {
+    let store = Store::new(Kind::Redis).await;
+    let redis = store.redis.as_ref().unwrap();
+    let a = store.open().await;
+    let b = store.open().await;
+    let (a, b) = (&a, &b);
+    eventually(Duration::from_secs(10), "change tracking is on", || async {
+        a.cache_on() && b.cache_on()
+    })
+    .await;
+    let id = a.create(&sample_session("alice")).await.unwrap();
+    let text = id.to_string();
+    let text = &text;
+    assert!(b.load(text).await.unwrap().is_some());
+    let before = get_calls(redis);
+    for _ in 0..50 {
+        assert!(b.load(text).await.unwrap().is_some());
+    }
+    let gets = get_calls(redis) - before;
+    assert!(
+        gets < 5,
+        "{gets} GETs for 50 reads: the cache does not serve"
+    );
+
+    // Within 1 s: only an invalidation can do it (the bound is 2 s).
+    let within = Duration::from_secs(1);
+    let mut renamed = sample_session("alice");
+    renamed.identity.name = Some("Alice L.".into());
+    a.save(id, &renamed).await.unwrap();
+    eventually(within, "b sees a's update", || async {
+        let (_, data) = b.load(text).await.unwrap().expect("still signed in");
+        data.identity.name.as_deref() == Some("Alice L.")
+    })
+    .await;
+    // Read again (cached), then signed out on a: b follows.
+    assert!(b.load(text).await.unwrap().is_some());
+    a.delete(id).await.unwrap();
+    eventually(within, "b forgets the session a deleted", || async {
+        b.load(text).await.unwrap().is_none()
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn redis_down_at_start_up_starts_not_ready_then_recovers() {
     let port = free_port();

@@ -35,12 +35,17 @@ pub enum CodecError {
     Malformed(String),
 }
 
+/// A short public fingerprint of a session key: which key sealed a record.
+pub type KeyTag = [u8; 8];
+
 /// Seals and opens record data.
 #[derive(Clone)]
 pub struct Codec {
     ciphers: Vec<XChaCha20Poly1305>,
     /// One lookup key per session key, derived from it (same order).
     lookup: Vec<[u8; 32]>,
+    /// One fingerprint per session key (same order).
+    tags: Vec<KeyTag>,
 }
 
 impl std::fmt::Debug for Codec {
@@ -66,6 +71,30 @@ impl Codec {
                     h.finalize().into()
                 })
                 .collect(),
+            tags: keys
+                .iter()
+                .map(|k| {
+                    let mut h = Sha256::new();
+                    h.update(b"keyway key tag v1\0");
+                    h.update(k.0);
+                    let digest = h.finalize();
+                    std::array::from_fn(|i| digest[i])
+                })
+                .collect(),
+        }
+    }
+
+    /// The fingerprint of the key that seals (`None`: data is kept plain).
+    pub fn sealing_tag(&self) -> Option<KeyTag> {
+        self.tags.first().copied()
+    }
+
+    /// Whether this codec opens records sealed by `tag` (`None`: plain
+    /// records, which only a codec without keys accepts).
+    pub fn accepts(&self, tag: Option<KeyTag>) -> bool {
+        match tag {
+            Some(tag) => self.tags.contains(&tag),
+            None => self.tags.is_empty(),
         }
     }
 
@@ -140,6 +169,15 @@ impl Codec {
         aad: &str,
         data: &HashMap<String, Value>,
     ) -> Result<T, CodecError> {
+        self.open_tagged(aad, data).map(|(value, _)| value)
+    }
+
+    /// [`Codec::open`], also saying which key opened the record.
+    pub fn open_tagged<T: DeserializeOwned>(
+        &self,
+        aad: &str,
+        data: &HashMap<String, Value>,
+    ) -> Result<(T, Option<KeyTag>), CodecError> {
         if let Some(Value::String(sealed)) = data.get(SEALED) {
             let blob = STANDARD_NO_PAD
                 .decode(sealed)
@@ -149,10 +187,11 @@ impl Codec {
             }
             let (nonce, ct) = blob.split_at(24);
             let nonce = XNonce::from_slice(nonce);
-            let plain = self
+            let (plain, tag) = self
                 .ciphers
                 .iter()
-                .find_map(|c| {
+                .zip(&self.tags)
+                .find_map(|(c, tag)| {
                     c.decrypt(
                         nonce,
                         Payload {
@@ -161,16 +200,21 @@ impl Codec {
                         },
                     )
                     .ok()
+                    .map(|plain| (plain, *tag))
                 })
                 .ok_or(CodecError::Undecryptable)?;
-            serde_json::from_slice(&plain).map_err(|e| CodecError::Malformed(e.to_string()))
+            serde_json::from_slice(&plain)
+                .map(|value| (value, Some(tag)))
+                .map_err(|e| CodecError::Malformed(e.to_string()))
         } else if let Some(plain) = data.get(PLAIN) {
             if !self.ciphers.is_empty() {
                 // A shared store must never accept clear data someone planted.
                 return Err(CodecError::Undecryptable);
             }
             // Deserialised from the borrowed tree, without copying it first.
-            T::deserialize(plain).map_err(|e| CodecError::Malformed(e.to_string()))
+            T::deserialize(plain)
+                .map(|value| (value, None))
+                .map_err(|e| CodecError::Malformed(e.to_string()))
         } else {
             Err(CodecError::Malformed("no data".into()))
         }

@@ -18,6 +18,7 @@
 //! (sessions by the provider's `sid` or `sub`, for back-channel logout) and
 //! short locks shared by all instances ([`Sessions::try_lock`]).
 
+pub mod cache;
 pub mod codec;
 pub mod cookie;
 pub mod lock;
@@ -29,6 +30,7 @@ pub mod sqlite;
 use crate::config::{SessionKey, SessionSettings, StoreSetting};
 use crate::error::Error;
 use crate::secret::Secret;
+use cache::{Cached, SessionCache};
 use codec::Codec;
 use lock::Backend;
 pub use lock::StoreLock;
@@ -151,13 +153,19 @@ pub const MAX_PENDING_PER_BROWSER: usize = 8;
 /// The stores behind sessions and pending logins.
 #[derive(Clone)]
 pub struct Sessions {
-    sessions: Arc<dyn SessionStore>,
+    /// Session records outside the process (SQLite, Redis); `None` for the
+    /// memory store, whose records are the entries of `cache`.
+    store: Option<Arc<dyn SessionStore>>,
+    /// Decoded sessions: the memory store itself, or a cache in front of a
+    /// store whose every change this process hears of ([`cache`]).
+    cache: Option<Arc<SessionCache>>,
     pending: Arc<dyn SessionStore>,
     backend: Backend,
     codec: Codec,
     settings: SessionSettings,
-    /// The in-process store, when that is the store: it can count sessions.
-    memory: Option<memory::MemoryStore>,
+    /// What must live as long as the store is open (the SQLite file lock,
+    /// Redis change tracking).
+    _owner: Option<Arc<dyn std::any::Any + Send + Sync>>,
 }
 
 impl std::fmt::Debug for Sessions {
@@ -166,6 +174,30 @@ impl std::fmt::Debug for Sessions {
             .field("store", &self.settings.store.to_string())
             .finish()
     }
+}
+
+/// Drops expired sessions of the memory store every minute, for as long as
+/// the store is in use.
+fn spawn_memory_purge(cache: &Arc<SessionCache>, settings: SessionSettings) {
+    let weak = Arc::downgrade(cache);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let Some(cache) = weak.upgrade() else {
+                return;
+            };
+            let now = now_secs();
+            cache.purge(|d| d.expires_at(&settings) <= now);
+        }
+    });
+}
+
+/// The cache is keyed like the store (the stored id, not the cookie's): so
+/// a Redis invalidation, which names a stored key, finds its entry.
+fn cache_key(id: &Id) -> Id {
+    Namespace::Sessions.stored_id(id)
 }
 
 fn store_error(e: session_store::Error) -> Error {
@@ -186,40 +218,49 @@ impl Sessions {
     /// the background deletion of expired records. A Redis server that does
     /// not answer yet does not stop start-up (see [`redis::open`]).
     pub async fn open(settings: &SessionSettings) -> Result<Self, String> {
-        let mut memory_store = None;
-        let (sessions, pending, backend) = match &settings.store {
+        let this = match &settings.store {
             StoreSetting::Memory => {
-                let store = memory::MemoryStore::default();
-                memory_store = Some(store.clone());
-                store.spawn_purge(Duration::from_secs(60));
-                let store: Arc<dyn SessionStore> = Arc::new(store);
-                (
-                    NamespacedStore::new(store.clone(), Namespace::Sessions),
-                    NamespacedStore::new(store, Namespace::Pending),
-                    Backend::Memory(Arc::default()),
-                )
+                let pending = memory::MemoryStore::default();
+                pending.spawn_purge(Duration::from_secs(60));
+                let pending: Arc<dyn SessionStore> = Arc::new(pending);
+                let cache = Arc::new(SessionCache::new(usize::MAX, None));
+                spawn_memory_purge(&cache, settings.clone());
+                Self {
+                    store: None,
+                    cache: Some(cache),
+                    pending: Arc::new(NamespacedStore::new(pending, Namespace::Pending)),
+                    backend: Backend::Memory(Arc::default()),
+                    codec: Codec::new(&settings.keys),
+                    settings: settings.clone(),
+                    _owner: None,
+                }
             }
             StoreSetting::Sqlite(path) => {
                 let opened = sqlite::open(path).await?;
-                (
-                    opened.sessions,
-                    opened.pending,
-                    Backend::Sqlite(opened.pool),
-                )
+                Self {
+                    store: Some(Arc::new(opened.sessions.clone())),
+                    cache: Some(opened.cache.clone()),
+                    pending: Arc::new(opened.pending.clone()),
+                    backend: Backend::Sqlite(opened.pool.clone()),
+                    codec: Codec::new(&settings.keys),
+                    settings: settings.clone(),
+                    _owner: Some(opened),
+                }
             }
             StoreSetting::Redis(url) => {
                 let opened = redis::open(url).await?;
-                (opened.sessions, opened.pending, Backend::Redis(opened.pool))
+                Self {
+                    store: Some(Arc::new(opened.sessions)),
+                    cache: Some(opened.cache),
+                    pending: Arc::new(opened.pending),
+                    backend: Backend::Redis(opened.pool),
+                    codec: Codec::new(&settings.keys),
+                    settings: settings.clone(),
+                    _owner: None,
+                }
             }
         };
-        Ok(Self {
-            sessions: Arc::new(sessions),
-            pending: Arc::new(pending),
-            backend,
-            codec: Codec::new(&settings.keys),
-            settings: settings.clone(),
-            memory: memory_store,
-        })
+        Ok(this)
     }
 
     /// The same stores read and written with other keys (the first
@@ -238,12 +279,19 @@ impl Sessions {
     /// How many signed-in sessions the store holds (unexpired), where it can
     /// tell cheaply: the memory store can; SQLite and Redis answer `None`.
     pub fn active_sessions(&self) -> Option<u64> {
-        let store = self.memory.as_ref()?;
-        let marker = namespace::Namespace::Sessions
-            .stored_id(&Id(0))
-            .0
-            .to_le_bytes();
-        Some(store.count_live(|id| id.0.to_le_bytes()[..3] == marker[..3]) as u64)
+        if self.store.is_some() {
+            return None;
+        }
+        let now = now_secs();
+        let cache = self.cache.as_ref()?;
+        Some(cache.count(|d| d.expires_at(&self.settings) > now) as u64)
+    }
+
+    /// Whether sessions are served from this process's memory right now:
+    /// always for the memory store and SQLite; for Redis while change
+    /// tracking is on ([`cache`]).
+    pub fn cache_on(&self) -> bool {
+        self.cache.as_ref().is_some_and(|c| c.is_enabled())
     }
 
     /// The session settings.
@@ -253,7 +301,7 @@ impl Sessions {
 
     /// Whether the store answers (a read of an unused id).
     pub async fn ping(&self) -> bool {
-        self.sessions.load(&Id::default()).await.is_ok()
+        self.pending.load(&Id::default()).await.is_ok()
     }
 
     /// Records that session `id` belongs to the provider's session `sid` (if
@@ -333,16 +381,40 @@ impl Sessions {
         let Ok(id) = id_text.parse::<Id>() else {
             return Ok(None);
         };
-        let Some(record) = self.sessions.load(&id).await.map_err(store_error)? else {
+        let key = cache_key(&id);
+        if let Some(hit) = self.cache.as_ref().and_then(|c| c.get(&key)) {
+            if !self.codec.accepts(hit.sealed_by) {
+                tracing::warn!(
+                    "session record is sealed with a key this instance lacks; treating the request as anonymous"
+                );
+                return Ok(None);
+            }
+            if hit.data.expires_at(&self.settings) > now_secs() {
+                return Ok(Some((id, SessionData::clone(&hit.data))));
+            }
+            self.delete(id).await?;
+            return Ok(None);
+        }
+        let Some(store) = &self.store else {
+            return Ok(None);
+        };
+        let generation = self.cache.as_ref().map(|c| c.generation());
+        let Some(record) = store.load(&id).await.map_err(store_error)? else {
             return Ok(None);
         };
         match self
             .codec
-            .open::<SessionData>(&id.to_string(), &record.data)
+            .open_tagged::<SessionData>(&id.to_string(), &record.data)
         {
-            Ok(data) if data.expires_at(&self.settings) > now_secs() => Ok(Some((id, data))),
+            Ok((data, sealed_by)) if data.expires_at(&self.settings) > now_secs() => {
+                if let (Some(cache), Some(generation)) = (&self.cache, generation) {
+                    let data = Arc::new(data.clone());
+                    cache.fill(key, Cached { data, sealed_by }, generation);
+                }
+                Ok(Some((id, data)))
+            }
             Ok(_) => {
-                self.sessions.delete(&id).await.map_err(store_error)?;
+                self.delete(id).await?;
                 Ok(None)
             }
             Err(e) => {
@@ -352,8 +424,26 @@ impl Sessions {
         }
     }
 
+    fn cached(&self, data: &SessionData) -> Cached {
+        Cached {
+            data: Arc::new(data.clone()),
+            sealed_by: self.codec.sealing_tag(),
+        }
+    }
+
     /// Creates a session under a new random id and returns the id.
     pub async fn create(&self, data: &SessionData) -> Result<Id, Error> {
+        let Some(store) = &self.store else {
+            // The memory store: Id::default() draws 128 bits from a CSPRNG.
+            let cache = self.cache.as_ref().expect("the memory store has its map");
+            let entry = self.cached(data);
+            loop {
+                let id = Id::default();
+                if cache.insert_new(cache_key(&id), entry.clone()) {
+                    return Ok(id);
+                }
+            }
+        };
         // Id::default() draws 128 bits from a CSPRNG; `create` makes sure it is unused.
         let mut record = Record {
             id: Id::default(),
@@ -364,30 +454,44 @@ impl Sessions {
         // if the store had to pick another.
         record.data = self.codec.seal(&record.id.to_string(), data);
         let chosen = record.id;
-        self.sessions
-            .create(&mut record)
-            .await
-            .map_err(store_error)?;
+        store.create(&mut record).await.map_err(store_error)?;
         if record.id != chosen {
             record.data = self.codec.seal(&record.id.to_string(), data);
-            self.sessions.save(&record).await.map_err(store_error)?;
+            store.save(&record).await.map_err(store_error)?;
         }
         Ok(record.id)
     }
 
     /// Saves a session under its id.
     pub async fn save(&self, id: Id, data: &SessionData) -> Result<(), Error> {
+        let Some(store) = &self.store else {
+            let cache = self.cache.as_ref().expect("the memory store has its map");
+            cache.put(cache_key(&id), self.cached(data));
+            return Ok(());
+        };
         let record = Record {
             id,
             data: self.codec.seal(&id.to_string(), data),
             expiry_date: to_offset(data.expires_at(&self.settings)),
         };
-        self.sessions.save(&record).await.map_err(store_error)
+        let saved = store.save(&record).await.map_err(store_error);
+        // Dropped even if the write failed: it may have reached the store.
+        if let Some(cache) = &self.cache {
+            cache.invalidate(&cache_key(&id));
+        }
+        saved
     }
 
     /// Deletes a session.
     pub async fn delete(&self, id: Id) -> Result<(), Error> {
-        self.sessions.delete(&id).await.map_err(store_error)
+        let deleted = match &self.store {
+            Some(store) => store.delete(&id).await.map_err(store_error),
+            None => Ok(()),
+        };
+        if let Some(cache) = &self.cache {
+            cache.invalidate(&cache_key(&id));
+        }
+        deleted
     }
 
     /// The pending logins of a browser (empty if none or unreadable).

@@ -15,8 +15,6 @@
 //! above (encryption with the id as associated data) never sees the mapping.
 
 use async_trait::async_trait;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use tower_sessions::session::{Id, Record};
@@ -42,9 +40,11 @@ impl Namespace {
 
     /// The id under which the record of cookie id `id` is stored.
     pub fn stored_id(self, id: &Id) -> Id {
-        let marker = URL_SAFE_NO_PAD
-            .decode(self.marker())
-            .expect("the marker is base64url");
+        // The marker's base64url decoding (4 characters = 3 bytes).
+        let marker: [u8; 3] = match self {
+            Namespace::Sessions => [0x93, 0x0b, 0x3f],
+            Namespace::Pending => [0x93, 0x0a, 0x7f],
+        };
         let mut hash = Sha256::new();
         hash.update(b"keyway store id v1\0");
         hash.update(self.marker().as_bytes());
@@ -120,6 +120,8 @@ impl SessionStore for NamespacedStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
     #[test]
     fn stored_ids_are_marked_and_differ_per_namespace() {
@@ -131,5 +133,9 @@ mod tests {
         assert_ne!(s.to_string()[4..], p.to_string()[4..]);
         assert_ne!(s, id);
         assert_eq!(s, Namespace::Sessions.stored_id(&id), "deterministic");
+        for ns in [Namespace::Sessions, Namespace::Pending] {
+            let decoded = URL_SAFE_NO_PAD.decode(ns.marker()).unwrap();
+            assert_eq!(ns.stored_id(&id).0.to_le_bytes()[..3], decoded[..]);
+        }
     }
 }

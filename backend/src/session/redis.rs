@@ -6,11 +6,13 @@
 //! down each request that needs a session fails quickly with
 //! `503 session_store_unavailable`, and service resumes when Redis is back.
 
+use super::cache::{CACHE_CAPACITY, SessionCache};
 use super::namespace::{Namespace, NamespacedStore};
+use fred::interfaces::TrackingInterface;
 use fred::prelude::*;
 use fred::types::config::UnresponsiveConfig;
-use fred::types::{Expiration, SetOptions};
-use std::sync::Arc;
+use fred::types::{Expiration, RespVersion, SetOptions};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 use tower_sessions_redis_store::RedisStore;
 
@@ -25,6 +27,13 @@ const POOL_SIZE: usize = 4;
 /// Prefix of the keys Keyway writes itself (index, locks).
 pub const KEY_PREFIX: &str = "keyway:";
 
+/// How long a session read from Redis is served from this process's cache
+/// at most. Invalidations normally drop a changed entry at once; this bounds
+/// the damage should one be lost without the connection being seen to fail.
+pub const CACHE_MAX_AGE: Duration = Duration::from_secs(2);
+/// How often the tracking connection is checked with a `PING`.
+const TRACKING_HEARTBEAT: Duration = Duration::from_secs(1);
+
 /// The opened Redis store.
 pub struct Opened {
     /// Sessions.
@@ -33,6 +42,8 @@ pub struct Opened {
     pub pending: NamespacedStore,
     /// The pool (index and locks).
     pub pool: Pool,
+    /// Decoded sessions, kept in step with Redis by [`track_sessions`].
+    pub cache: Arc<SessionCache>,
 }
 
 /// Builds the pool and starts connecting. Waits up to [`STARTUP_WAIT`] for
@@ -101,11 +112,128 @@ pub async fn open(url: &str) -> Result<Opened, String> {
         let _ = tokio::time::timeout(STARTUP_WAIT, pool.wait_for_connect()).await;
     }
     let store: Arc<RedisStore<Pool>> = Arc::new(RedisStore::new(pool.clone()));
+    let cache = Arc::new(SessionCache::new(CACHE_CAPACITY, Some(CACHE_MAX_AGE)));
+    track_sessions(&config, &cache)?;
     Ok(Opened {
         sessions: NamespacedStore::new(store.clone(), Namespace::Sessions),
         pending: NamespacedStore::new(store, Namespace::Pending),
         pool,
+        cache,
     })
+}
+
+/// Keeps `cache` in step with Redis (see [`super::cache`]): a connection of
+/// its own, in RESP3, with `CLIENT TRACKING ON BCAST PREFIX kws_`, on which
+/// Redis pushes the name of every session key written, deleted or expired by
+/// anyone; each drops its entry. The cache is off (and empty) until tracking
+/// is on, and again whenever the connection reports an error or a `PING`
+/// (every second) fails; it is emptied when tracking is turned on again.
+/// Everything stops when the cache is dropped.
+fn track_sessions(config: &Config, cache: &Arc<SessionCache>) -> Result<(), String> {
+    let client = Builder::from_config(Config {
+        version: RespVersion::RESP3,
+        fail_fast: false,
+        ..config.clone()
+    })
+    .with_connection_config(|c| {
+        c.connection_timeout = CONNECT_TIMEOUT;
+        c.internal_command_timeout = CONNECT_TIMEOUT;
+    })
+    .with_performance_config(|p| p.default_command_timeout = COMMAND_TIMEOUT)
+    .set_policy(ReconnectPolicy::new_exponential(0, 50, 2000, 2))
+    .build()
+    .map_err(|e| format!("invalid Redis settings: {}", e.details()))?;
+    cache.set_enabled(false);
+
+    let weak = Arc::downgrade(cache);
+    client.on_invalidation(move |invalidation| {
+        let Some(cache) = weak.upgrade() else {
+            return Ok(());
+        };
+        if invalidation.keys.is_empty() {
+            // FLUSHDB / FLUSHALL: every key may be gone.
+            cache.clear();
+        }
+        for key in invalidation.keys {
+            match key.as_str().and_then(|k| k.parse().ok()) {
+                Some(id) => cache.invalidate(&id),
+                None => cache.clear(),
+            }
+        }
+        Ok(())
+    });
+    let weak = Arc::downgrade(cache);
+    client.on_error(move |(e, _)| {
+        if let Some(cache) = weak.upgrade()
+            && cache.is_enabled()
+        {
+            tracing::warn!(error = %e.details(), "Redis change tracking interrupted; session cache off until it is back");
+            cache.set_enabled(false);
+        }
+        async { Ok(()) }
+    });
+    let weak = Arc::downgrade(cache);
+    let tracker = client.clone();
+    client.on_reconnect(move |_| {
+        let weak = weak.clone();
+        let tracker = tracker.clone();
+        async move {
+            if let Some(cache) = weak.upgrade() {
+                // The server forgot the tracking with the old connection.
+                cache.set_enabled(false);
+                enable_tracking(&tracker, &cache).await;
+            }
+            Ok(())
+        }
+    });
+    client.connect();
+    let weak = Arc::downgrade(cache);
+    tokio::spawn(heartbeat(client, weak));
+    Ok(())
+}
+
+/// Turns tracking on for the connection and, if Redis agreed, the cache.
+async fn enable_tracking(client: &Client, cache: &SessionCache) {
+    match client
+        .start_tracking(Namespace::Sessions.marker(), true, false, false, false)
+        .await
+    {
+        Ok(()) => {
+            if !cache.is_enabled() {
+                tracing::info!("Redis change tracking on; session cache on");
+            }
+            cache.set_enabled(true);
+        }
+        Err(e) => {
+            tracing::warn!(error = %e.details(), "Redis change tracking could not be turned on; session cache off");
+            cache.set_enabled(false);
+        }
+    }
+}
+
+/// Checks the tracking connection every [`TRACKING_HEARTBEAT`]; turns the
+/// cache off when it does not answer, on (with tracking) when it does again.
+async fn heartbeat(client: Client, cache: Weak<SessionCache>) {
+    let mut tick = tokio::time::interval(TRACKING_HEARTBEAT);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(cache) = cache.upgrade() else {
+            let _ = client.quit().await;
+            return;
+        };
+        let answered = client.is_connected() && client.ping::<String>(None).await.is_ok();
+        if !answered {
+            if cache.is_enabled() {
+                tracing::warn!(
+                    "Redis change tracking connection does not answer; session cache off"
+                );
+            }
+            cache.set_enabled(false);
+        } else if !cache.is_enabled() {
+            enable_tracking(&client, &cache).await;
+        }
+    }
 }
 
 fn is_auth_error(e: &Error) -> bool {

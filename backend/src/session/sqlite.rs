@@ -1,16 +1,28 @@
 //! The SQLite store: tower-sessions-sqlx-store tables for records, plus two
 //! small tables of Keyway's for the login index and locks.
+//!
+//! One process owns the file: opening takes an exclusive lock on
+//! `PATH.lock` (released when the process ends, however it ends), and a second
+//! process is refused with an error naming the file. That is what lets the
+//! process keep decoded sessions in memory ([`super::cache`]): every write to
+//! the file goes through it. Several openings inside one process (tests, or
+//! an app that builds two routers) share one handle, one pool and one cache.
+//! For several processes, use Redis.
 
+use super::cache::{CACHE_CAPACITY, SessionCache};
 use super::namespace::{Namespace, NamespacedStore};
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
-use std::path::Path;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions, TryLockError};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock, Weak};
 use std::time::Duration;
 use tower_sessions::ExpiredDeletion;
 use tower_sessions_sqlx_store::SqliteStore;
 
 /// The opened SQLite store.
+#[derive(Debug)]
 pub struct Opened {
     /// Sessions.
     pub sessions: NamespacedStore,
@@ -18,11 +30,60 @@ pub struct Opened {
     pub pending: NamespacedStore,
     /// The pool (index and locks).
     pub pool: SqlitePool,
+    /// Decoded sessions of this file.
+    pub cache: Arc<SessionCache>,
+    /// The exclusive lock on `PATH.lock`, held while open.
+    _lock: File,
+}
+
+/// The files this process has open, by the lock file's canonical path.
+static OPEN: LazyLock<tokio::sync::Mutex<HashMap<PathBuf, Weak<Opened>>>> =
+    LazyLock::new(Default::default);
+
+/// Opens the store at `path` for this process (see the module docs): the
+/// handle already open in this process, or a new one.
+pub async fn open(path: &Path) -> Result<Arc<Opened>, String> {
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let lock_path = PathBuf::from(lock_path);
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| {
+            format!(
+                "cannot open SQLite store lock `{}`: {e}",
+                lock_path.display()
+            )
+        })?;
+    let key = lock_path.canonicalize().unwrap_or(lock_path);
+    let mut open_files = OPEN.lock().await;
+    open_files.retain(|_, w| w.strong_count() > 0);
+    if let Some(opened) = open_files.get(&key).and_then(Weak::upgrade) {
+        return Ok(opened);
+    }
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => {
+            return Err(format!(
+                "the SQLite store `{}` is in use by another process: one process owns a \
+                 SQLite store (use Redis to share sessions between instances)",
+                path.display()
+            ));
+        }
+        Err(TryLockError::Error(e)) => {
+            return Err(format!("cannot lock `{}`: {e}", key.display()));
+        }
+    }
+    let opened = Arc::new(open_locked(path, lock).await?);
+    open_files.insert(key, Arc::downgrade(&opened));
+    Ok(opened)
 }
 
 /// Opens (creating as needed) the file, its tables, and starts the deletion
 /// of expired records every minute.
-pub async fn open(path: &Path) -> Result<Opened, String> {
+async fn open_locked(path: &Path, lock: File) -> Result<Opened, String> {
     let options = SqliteConnectOptions::new()
         .filename(path)
         .create_if_missing(true)
@@ -70,6 +131,8 @@ pub async fn open(path: &Path) -> Result<Opened, String> {
         sessions: NamespacedStore::new(Arc::new(s), Namespace::Sessions),
         pending: NamespacedStore::new(Arc::new(p), Namespace::Pending),
         pool,
+        cache: Arc::new(SessionCache::new(CACHE_CAPACITY, None)),
+        _lock: lock,
     })
 }
 

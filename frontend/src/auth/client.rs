@@ -1,15 +1,22 @@
 //! Typed HTTP client for the BFF's `/bff/*` endpoints.
+//!
+//! It calls the browser's `fetch` directly and reads and writes JSON with the
+//! browser's `JSON` ([`FromJson`], [`ToJson`]): `gloo-net` and `serde_json`,
+//! used before, cost about 23 KB gzip of wasm (see `docs/frontend.md`).
 
 use std::fmt;
 use std::sync::Arc;
 
-use gloo_net::http::{Request, Response};
+use js_sys::JSON;
 use keyway_shared::{
     CSRF_HEADER, CSRF_HEADER_VALUE, CallbackRequest, CallbackResponse, ErrorBody, LoginRequest,
     LoginResponse, LogoutResponse, ProviderInfo, User, codes,
 };
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{Headers, Request, RequestInit, Response};
+
+use super::json::{FromJson, ToJson};
 
 /// Path prefix of the BFF's endpoints on the SPA's own origin.
 pub const DEFAULT_BASE: &str = "/bff";
@@ -38,9 +45,9 @@ impl AuthError {
     /// A body of the contract's shape gives [`AuthError::Api`]; anything else
     /// gives [`AuthError::Status`].
     pub fn from_response_parts(status: u16, body: &str) -> Self {
-        match serde_json::from_str::<ErrorBody>(body) {
-            Ok(body) => AuthError::Api { status, body },
-            Err(_) => AuthError::Status(status),
+        match ErrorBody::from_json_str(body) {
+            Some(body) => AuthError::Api { status, body },
+            None => AuthError::Status(status),
         }
     }
 
@@ -114,8 +121,17 @@ impl fmt::Display for AuthError {
 
 impl std::error::Error for AuthError {}
 
-fn network(e: gloo_net::Error) -> AuthError {
-    AuthError::Network(e.to_string())
+/// A failed `fetch` (or a refused request): the JavaScript error's message.
+fn network(e: JsValue) -> AuthError {
+    AuthError::Network(
+        e.dyn_ref::<js_sys::Error>()
+            .map_or_else(|| "fetch failed".to_owned(), |e| e.message().into()),
+    )
+}
+
+/// A success answer that is not the expected JSON.
+fn unexpected() -> AuthError {
+    AuthError::Decode("the body is not the expected JSON".to_owned())
 }
 
 /// Client of the BFF's auth endpoints.
@@ -148,34 +164,53 @@ impl AuthClient {
 
     /// Builds a `GET` request to an endpoint.
     pub fn get_request(&self, path: &str) -> Result<Request, AuthError> {
-        Request::get(&self.url(path))
-            .header("accept", "application/json")
-            .build()
-            .map_err(network)
+        self.request("GET", path, None)
     }
 
     /// Builds a `POST` request to an endpoint, with the `X-CSRF: 1` header the
     /// BFF requires on every state-changing request, and a JSON body if given.
-    pub fn post_request<B: Serialize>(
+    pub fn post_request<B: ToJson>(
         &self,
         path: &str,
         body: Option<&B>,
     ) -> Result<Request, AuthError> {
-        let builder = Request::post(&self.url(path))
-            .header("accept", "application/json")
-            .header(CSRF_HEADER, CSRF_HEADER_VALUE);
-        match body {
-            Some(body) => builder
-                .json(body)
-                .map_err(|e| AuthError::Decode(e.to_string())),
-            None => builder.build().map_err(network),
+        let body = body
+            .map(|body| JSON::stringify(&body.to_json()))
+            .transpose()
+            .map_err(|_| AuthError::Decode("the body cannot be written as JSON".to_owned()))?;
+        self.request("POST", path, body)
+    }
+
+    /// A request with `accept: application/json`; a `POST` also gets the
+    /// CSRF header, and a body its `content-type`.
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<js_sys::JsString>,
+    ) -> Result<Request, AuthError> {
+        let headers = Headers::new().map_err(network)?;
+        headers.set("accept", "application/json").map_err(network)?;
+        if method == "POST" {
+            headers
+                .set(CSRF_HEADER, CSRF_HEADER_VALUE)
+                .map_err(network)?;
         }
+        let init = RequestInit::new();
+        init.set_method(method);
+        if let Some(body) = body {
+            headers
+                .set("content-type", "application/json")
+                .map_err(network)?;
+            init.set_body(&body);
+        }
+        init.set_headers(&headers);
+        Request::new_with_str_and_init(&self.url(path), &init).map_err(network)
     }
 
     /// Sends a request and decodes a success body as `T`, or the error body.
-    pub async fn send<T: DeserializeOwned>(&self, request: Request) -> Result<T, AuthError> {
-        let response = request.send().await.map_err(network)?;
-        decode(response).await
+    pub async fn send<T: FromJson>(&self, request: Request) -> Result<T, AuthError> {
+        typed(&fetch_json(&request).await?)
     }
 
     /// `GET /bff/providers`: the configured sign-in providers.
@@ -213,25 +248,16 @@ impl AuthClient {
         }
     }
 
-    /// `GET /bff/userinfo`: the provider's userinfo JSON for the session.
-    pub async fn userinfo(&self) -> Result<serde_json::Value, AuthError> {
+    /// `GET /bff/userinfo`: the provider's userinfo JSON for the session, as
+    /// parsed by the browser.
+    pub async fn userinfo(&self) -> Result<JsValue, AuthError> {
         self.send(self.get_request("/userinfo")?).await
     }
 
     /// `GET /bff/userinfo`, pretty-printed (two-space indent) by the browser's
-    /// `JSON`: for showing it, without the wasm cost of `serde_json::Value`.
+    /// `JSON`: for showing it.
     pub async fn userinfo_pretty(&self) -> Result<String, AuthError> {
-        let response = self
-            .get_request("/userinfo")?
-            .send()
-            .await
-            .map_err(network)?;
-        let status = response.status();
-        let text = response.text().await.map_err(network)?;
-        if !(200..300).contains(&status) {
-            return Err(AuthError::from_response_parts(status, &text));
-        }
-        pretty_json(&text)
+        pretty_json(&self.userinfo().await?)
     }
 
     /// `POST /bff/logout`: ends the session; answers the provider's
@@ -241,34 +267,49 @@ impl AuthClient {
     }
 }
 
-/// Re-indents JSON text with the browser's `JSON.parse` / `JSON.stringify`.
-pub(crate) fn pretty_json(text: &str) -> Result<String, AuthError> {
-    let value = js_sys::JSON::parse(text)
-        .map_err(|_| AuthError::Decode("userinfo is not JSON".to_owned()))?;
-    js_sys::JSON::stringify_with_replacer_and_space(
-        &value,
-        &wasm_bindgen::JsValue::NULL,
-        &wasm_bindgen::JsValue::from_f64(2.0),
-    )
-    .ok()
-    .and_then(|s| s.as_string())
-    .ok_or_else(|| AuthError::Decode("userinfo is not JSON".to_owned()))
+/// Prints a JSON value with a two-space indent, with the browser's `JSON.stringify`.
+pub(crate) fn pretty_json(value: &JsValue) -> Result<String, AuthError> {
+    JSON::stringify_with_replacer_and_space(value, &JsValue::NULL, &JsValue::from_f64(2.0))
+        .ok()
+        .and_then(|s| s.as_string())
+        .ok_or_else(unexpected)
 }
 
-/// Decodes an answer: a 2xx body as `T`, anything else as an [`AuthError`].
-pub(crate) async fn decode<T: DeserializeOwned>(response: Response) -> Result<T, AuthError> {
+/// Sends a request; answers its decoded body (see [`decode`]).
+///
+/// Not generic, unlike [`AuthClient::send`]: one copy of this state machine
+/// serves every endpoint.
+async fn fetch_json(request: &Request) -> Result<JsValue, AuthError> {
+    let window = web_sys::window().ok_or_else(|| AuthError::Network("no window".to_owned()))?;
+    let response = JsFuture::from(window.fetch_with_request(request))
+        .await
+        .map_err(network)?;
+    decode(response.unchecked_into()).await
+}
+
+/// Decodes an answer: a 2xx body as parsed JSON, anything else as an [`AuthError`].
+pub(crate) async fn decode(response: Response) -> Result<JsValue, AuthError> {
     let status = response.status();
-    let text = response.text().await.map_err(network)?;
+    let text = JsFuture::from(response.text().map_err(network)?)
+        .await
+        .map_err(network)?
+        .as_string()
+        .unwrap_or_default();
     decode_parts(status, &text)
 }
 
 /// The pure part of [`decode`].
-pub(crate) fn decode_parts<T: DeserializeOwned>(status: u16, text: &str) -> Result<T, AuthError> {
+pub(crate) fn decode_parts(status: u16, text: &str) -> Result<JsValue, AuthError> {
     if (200..300).contains(&status) {
-        serde_json::from_str(text).map_err(|e| AuthError::Decode(e.to_string()))
+        JSON::parse(text).map_err(|_| unexpected())
     } else {
         Err(AuthError::from_response_parts(status, text))
     }
+}
+
+/// Reads a decoded body as `T`.
+fn typed<T: FromJson>(json: &JsValue) -> Result<T, AuthError> {
+    T::from_json(json).ok_or_else(unexpected)
 }
 
 // Browser tests: `cargo test -p keyway-frontend --target wasm32-unknown-unknown`.
@@ -278,6 +319,10 @@ mod tests {
     use wasm_bindgen_test::*;
 
     wasm_bindgen_test_configure!(run_in_browser);
+
+    fn decode_parts<T: FromJson>(status: u16, text: &str) -> Result<T, AuthError> {
+        super::decode_parts(status, text).and_then(|json| typed(&json))
+    }
 
     #[wasm_bindgen_test]
     fn decodes_success_and_error_bodies() {
@@ -297,22 +342,27 @@ mod tests {
 
     #[wasm_bindgen_test]
     fn pretty_prints_json() {
+        let value: JsValue = decode_parts(200, r#"{"a":[1,"x"]}"#).unwrap();
         assert_eq!(
-            pretty_json(r#"{"a":[1,"x"]}"#).unwrap(),
+            pretty_json(&value).unwrap(),
             "{\n  \"a\": [\n    1,\n    \"x\"\n  ]\n}"
         );
-        assert!(pretty_json("nope").is_err());
+        assert!(matches!(
+            decode_parts::<JsValue>(200, "nope"),
+            Err(AuthError::Decode(_))
+        ));
     }
 
     #[wasm_bindgen_test]
     async fn decode_reads_a_real_response() {
-        let response = Response::builder()
-            .status(400)
-            .body(Some(
-                r#"{"error":"invalid_state","message":"Unknown state."}"#,
-            ))
-            .unwrap();
-        let err = decode::<CallbackResponse>(response).await.unwrap_err();
+        let init = web_sys::ResponseInit::new();
+        init.set_status(400);
+        let response = Response::new_with_opt_str_and_init(
+            Some(r#"{"error":"invalid_state","message":"Unknown state."}"#),
+            &init,
+        )
+        .unwrap();
+        let err = decode(response).await.unwrap_err();
         assert_eq!(err.code(), Some(codes::INVALID_STATE));
     }
 }

@@ -55,8 +55,121 @@ fn on_restored_from_cache(f: impl Fn() + 'static) {
     on_cleanup(move || handle.remove());
 }
 
-fn spinner() -> impl IntoView {
-    view! { <span class="spinner" aria-hidden="true"></span> }
+/// A status line with a spinner (`Loading…`). One function for every such
+/// line: each distinct `view!` is compiled into code of its own.
+pub(crate) fn status_line(text: &'static str) -> AnyView {
+    view! {
+        <p class="status" role="status">
+            <span class="spinner" aria-hidden="true"></span>
+            {text}
+        </p>
+    }
+    .into_any()
+}
+
+/// A failure with an action, e.g. [`retry_button`]: `#error.error-box`.
+pub(crate) fn error_box(message: String, action: AnyView) -> AnyView {
+    view! {
+        <div id="error" class="error-box" role="alert">
+            <p>{message}</p>
+            {action}
+        </div>
+    }
+    .into_any()
+}
+
+/// A "Try again" button running `retry`.
+pub(crate) fn retry_button(retry: Box<dyn Fn()>) -> AnyView {
+    view! {
+        <button type="button" class="button" on:click=move |_| retry()>
+            "Try again"
+        </button>
+    }
+    .into_any()
+}
+
+/// The notice shown when the BFF has no sign-in provider.
+pub(crate) fn no_providers() -> AnyView {
+    view! { <p class="notice">"No sign-in provider is configured."</p> }.into_any()
+}
+
+/// One [`LoginButton`] per provider, coming back to `return_to`.
+pub(crate) fn provider_buttons(list: Vec<ProviderInfo>, return_to: String) -> AnyView {
+    view! {
+        <div class="providers">
+            {list
+                .into_iter()
+                .map(|p| {
+                    view! {
+                        <LoginButton provider=p.id preset=p.preset return_to=return_to.clone()>
+                            "Sign in with "
+                            {p.name}
+                        </LoginButton>
+                    }
+                })
+                .collect_view()}
+        </div>
+    }
+    .into_any()
+}
+
+/// The attributes telling the two action buttons apart.
+#[derive(Default)]
+struct ButtonAttrs {
+    id: Option<String>,
+    provider: Option<String>,
+    preset: Option<String>,
+}
+
+/// The markup and states shared by [`LoginButton`] and [`LogoutButton`]: a
+/// click sets `busy`, clears `error`, then runs `start`; while busy the
+/// button is disabled and shows a spinner; `error` is shown below it.
+fn action_button(
+    class: &'static str,
+    attrs: ButtonAttrs,
+    label: AnyView,
+    busy: RwSignal<bool>,
+    error: RwSignal<Option<String>>,
+    start: Box<dyn Fn()>,
+) -> impl IntoView {
+    on_restored_from_cache(move || busy.set(false));
+    let on_click = move |_| {
+        if busy.get_untracked() {
+            return;
+        }
+        busy.set(true);
+        error.set(None);
+        start();
+    };
+    view! {
+        <div class="action">
+            <button
+                type="button"
+                class=class
+                id=attrs.id
+                data-provider=attrs.provider
+                data-preset=attrs.preset
+                disabled=move || busy.get()
+                aria-busy=move || busy.get().to_string()
+                on:click=on_click
+            >
+                {move || {
+                    busy.get()
+                        .then(|| view! { <span class="spinner" aria-hidden="true"></span> })
+                }}
+                {label}
+            </button>
+            {move || error.get().map(|m| view! { <p class="error" role="alert">{m}</p> })}
+        </div>
+    }
+}
+
+/// The children as the button's label, else `default`.
+fn label(children: Option<Children>, default: &'static str) -> AnyView {
+    match children {
+        Some(children) => children(),
+        None => default.into_any(),
+    }
 }
 
 /// A button that starts the sign-in with a provider.
@@ -83,14 +196,12 @@ pub fn LoginButton(
     let client = context_client();
     let busy = RwSignal::new(false);
     let error = RwSignal::new(None::<String>);
-    on_restored_from_cache(move || busy.set(false));
-    let data_provider = provider.clone();
-    let on_click = move |_| {
-        if busy.get_untracked() {
-            return;
-        }
-        busy.set(true);
-        error.set(None);
+    let attrs = ButtonAttrs {
+        provider: provider.clone(),
+        preset,
+        ..ButtonAttrs::default()
+    };
+    let start = move || {
         let (client, provider, return_to) = (client.clone(), provider.clone(), return_to.clone());
         spawn_local(async move {
             // On success the window is navigating away: stay busy.
@@ -100,27 +211,14 @@ pub fn LoginButton(
             }
         });
     };
-    let label = match children {
-        Some(children) => children(),
-        None => "Sign in".into_any(),
-    };
-    view! {
-        <div class="action">
-            <button
-                type="button"
-                class="button login-button"
-                data-provider=data_provider
-                data-preset=preset
-                disabled=move || busy.get()
-                aria-busy=move || busy.get().to_string()
-                on:click=on_click
-            >
-                {move || busy.get().then(spinner)}
-                {label}
-            </button>
-            {move || error.get().map(|m| view! { <p class="error" role="alert">{m}</p> })}
-        </div>
-    }
+    action_button(
+        "button login-button",
+        attrs,
+        label(children, "Sign in"),
+        busy,
+        error,
+        Box::new(start),
+    )
 }
 
 /// A button that signs the user out.
@@ -140,13 +238,7 @@ pub fn LogoutButton(
     let auth = use_auth();
     let busy = RwSignal::new(false);
     let error = RwSignal::new(None::<String>);
-    on_restored_from_cache(move || busy.set(false));
-    let on_click = move |_| {
-        if busy.get_untracked() {
-            return;
-        }
-        busy.set(true);
-        error.set(None);
+    let start = move || {
         spawn_local(async move {
             match auth.client().logout().await {
                 Ok(LogoutResponse {
@@ -174,26 +266,17 @@ pub fn LogoutButton(
             }
         });
     };
-    let label = match children {
-        Some(children) => children(),
-        None => "Sign out".into_any(),
-    };
-    view! {
-        <div class="action">
-            <button
-                type="button"
-                class="button secondary logout-button"
-                id=id
-                disabled=move || busy.get()
-                aria-busy=move || busy.get().to_string()
-                on:click=on_click
-            >
-                {move || busy.get().then(spinner)}
-                {label}
-            </button>
-            {move || error.get().map(|m| view! { <p class="error" role="alert">{m}</p> })}
-        </div>
-    }
+    action_button(
+        "button secondary logout-button",
+        ButtonAttrs {
+            id,
+            ..ButtonAttrs::default()
+        },
+        label(children, "Sign out"),
+        busy,
+        error,
+        Box::new(start),
+    )
 }
 
 /// The page the provider redirects to (the redirect URI, e.g. `/callback`).
@@ -232,13 +315,7 @@ pub fn CallbackPage() -> impl IntoView {
         });
     }
     move || match error.get() {
-        None => view! {
-            <p class="status" role="status">
-                {spinner()}
-                "Signing you in…"
-            </p>
-        }
-        .into_any(),
+        None => status_line("Signing you in…"),
         Some(message) => view! {
             <div id="callback-error" class="error-box" role="alert">
                 <h2>"Sign-in did not complete"</h2>
@@ -282,27 +359,13 @@ pub fn RequireAuth(
         AuthState::Failed(message) => Gate::Failed(message),
     });
     move || match gate.get() {
-        Gate::Loading => view! {
-            <p class="status" role="status">
-                {spinner()}
-                "Checking your session…"
-            </p>
-        }
-        .into_any(),
+        Gate::Loading => status_line("Checking your session…"),
         Gate::SignedIn => {
             auto_login_guard::clear();
             children().into_any()
         }
         Gate::Anonymous => view! { <SignInRequired provider=provider.clone() /> }.into_any(),
-        Gate::Failed(message) => view! {
-            <div id="error" class="error-box" role="alert">
-                <p>{message}</p>
-                <button type="button" class="button" on:click=move |_| auth.refetch()>
-                    "Try again"
-                </button>
-            </div>
-        }
-        .into_any(),
+        Gate::Failed(message) => error_box(message, retry_button(Box::new(move || auth.refetch()))),
     }
 }
 
@@ -364,38 +427,14 @@ fn SignInRequired(provider: Option<String>) -> impl IntoView {
                 error.get().map(|m| view! { <p id="error" class="error" role="alert">{m}</p> })
             }}
             {move || match choices.get() {
-                None if error.with(Option::is_none) => view! {
-                    <p class="status" role="status">
-                        {spinner()}
-                        "Taking you to sign in…"
-                    </p>
-                }
-                .into_any(),
+                None if error.with(Option::is_none) => status_line("Taking you to sign in…"),
                 None => ().into_any(),
-                Some(list) if list.is_empty() => view! {
-                    <p class="notice">"No sign-in provider is configured."</p>
+                Some(list) if list.is_empty() => no_providers(),
+                Some(list) => view! {
+                    <p>"Please sign in to see this page."</p>
+                    {provider_buttons(list, return_to.clone())}
                 }
                 .into_any(),
-                Some(list) => {
-                    let return_to = return_to.clone();
-                    view! {
-                        <p>"Please sign in to see this page."</p>
-                        <div class="providers">
-                            {list
-                                .into_iter()
-                                .map(|p| {
-                                    view! {
-                                        <LoginButton provider=p.id preset=p.preset return_to=return_to.clone()>
-                                            "Sign in with "
-                                            {p.name}
-                                        </LoginButton>
-                                    }
-                                })
-                                .collect_view()}
-                        </div>
-                    }
-                    .into_any()
-                }
             }}
         </div>
     }

@@ -5,7 +5,8 @@ use leptos::prelude::*;
 use wasm_bindgen::JsValue;
 
 use crate::auth::{
-    AuthState, CallbackPage, Loader, LoginButton, LogoutButton, RequireAuth, use_auth,
+    AuthState, CallbackPage, Loader, LoginButton, LogoutButton, RequireAuth, error_box,
+    no_providers, provider_buttons, retry_button, status_line, use_auth,
 };
 
 /// The name to show for a user: name, else e-mail, else subject.
@@ -28,15 +29,6 @@ fn format_time(secs: u64) -> String {
     date.to_locale_string(&locale, &options).into()
 }
 
-fn loading(text: &'static str) -> impl IntoView {
-    view! {
-        <p class="status" role="status">
-            <span class="spinner" aria-hidden="true"></span>
-            {text}
-        </p>
-    }
-}
-
 /// `/`: the product blurb, and sign-in buttons or the signed-in user.
 #[component]
 pub(super) fn Home() -> impl IntoView {
@@ -50,7 +42,7 @@ pub(super) fn Home() -> impl IntoView {
                 "token there; your browser only ever holds an HttpOnly session cookie."
             </p>
             {move || match auth.state() {
-                AuthState::Loading => loading("Checking your session…").into_any(),
+                AuthState::Loading => status_line("Checking your session…"),
                 AuthState::SignedIn(user) => {
                     let name = display_name(&user);
                     view! {
@@ -65,15 +57,7 @@ pub(super) fn Home() -> impl IntoView {
                 }
                 AuthState::Anonymous => view! { <ProviderButtons /> }.into_any(),
                 AuthState::Failed(message) => {
-                    view! {
-                        <div id="error" class="error-box" role="alert">
-                            <p>{message}</p>
-                            <button type="button" class="button" on:click=move |_| auth.refetch()>
-                                "Try again"
-                            </button>
-                        </div>
-                    }
-                        .into_any()
+                    error_box(message, retry_button(Box::new(move || auth.refetch())))
                 }
             }}
         </section>
@@ -89,35 +73,13 @@ fn ProviderButtons() -> impl IntoView {
         async move { client.providers().await }
     });
     move || match providers.get() {
-        None => loading("Loading sign-in options…").into_any(),
-        Some(Err(e)) => view! {
-            <div id="error" class="error-box" role="alert">
-                <p>{e.user_message()}</p>
-                <button type="button" class="button" on:click=move |_| providers.refetch()>
-                    "Try again"
-                </button>
-            </div>
-        }
-        .into_any(),
-        Some(Ok(list)) if list.is_empty() => {
-            view! { <p class="notice">"No sign-in provider is configured."</p> }.into_any()
-        }
-        Some(Ok(list)) => view! {
-            <div class="providers">
-                {list
-                    .into_iter()
-                    .map(|p| {
-                        view! {
-                            <LoginButton provider=p.id preset=p.preset return_to="/">
-                                "Sign in with "
-                                {p.name}
-                            </LoginButton>
-                        }
-                    })
-                    .collect_view()}
-            </div>
-        }
-        .into_any(),
+        None => status_line("Loading sign-in options…"),
+        Some(Err(e)) => error_box(
+            e.user_message(),
+            retry_button(Box::new(move || providers.refetch())),
+        ),
+        Some(Ok(list)) if list.is_empty() => no_providers(),
+        Some(Ok(list)) => provider_buttons(list, "/".to_owned()),
     }
 }
 
@@ -171,33 +133,16 @@ fn ProfileDetails() -> impl IntoView {
         {details}
         <h2>"Userinfo from the provider"</h2>
         {move || match userinfo.get() {
-            None => loading("Loading userinfo…").into_any(),
+            None => status_line("Loading userinfo…"),
             Some(Ok(text)) => view! { <pre id="userinfo">{text}</pre> }.into_any(),
             Some(Err(e)) => {
-                let needs_login = e.needs_login();
-                view! {
-                    <div id="error" class="error-box" role="alert">
-                        <p>{e.user_message()}</p>
-                        {if needs_login {
-                            view! {
-                                <LoginButton return_to="/profile">"Sign in again"</LoginButton>
-                            }
-                                .into_any()
-                        } else {
-                            view! {
-                                <button
-                                    type="button"
-                                    class="button"
-                                    on:click=move |_| userinfo.refetch()
-                                >
-                                    "Try again"
-                                </button>
-                            }
-                                .into_any()
-                        }}
-                    </div>
-                }
-                    .into_any()
+                let action = if e.needs_login() {
+                    view! { <LoginButton return_to="/profile">"Sign in again"</LoginButton> }
+                        .into_any()
+                } else {
+                    retry_button(Box::new(move || userinfo.refetch()))
+                };
+                error_box(e.user_message(), action)
             }
         }}
         <div class="actions">
