@@ -69,8 +69,6 @@ enum Sub {
         sessions: usize,
         #[arg(long)]
         id_token: String,
-        #[arg(long)]
-        encrypted: bool,
     },
 }
 
@@ -95,6 +93,10 @@ struct RunArgs {
     /// Logins per store for CPU per login and outbound calls (0: skip).
     #[arg(long, default_value_t = 200)]
     logins: usize,
+    /// Logins at once in the second login measurement (the first is one
+    /// login at a time).
+    #[arg(long, default_value_t = 8)]
+    login_concurrency: usize,
     /// Sessions created for memory per session (0: skip).
     #[arg(long, default_value_t = 100_000)]
     sessions: usize,
@@ -129,11 +131,9 @@ fn main() -> ExitCode {
             Some(Sub::PlainProxy { listen, upstream }) => {
                 servers::plain_proxy(&listen, &upstream).await
             }
-            Some(Sub::SessionMemory {
-                sessions,
-                id_token,
-                encrypted,
-            }) => memory::run(sessions, &id_token, encrypted).await,
+            Some(Sub::SessionMemory { sessions, id_token }) => {
+                memory::run(sessions, &id_token).await
+            }
         }
     });
     match result {
@@ -492,11 +492,15 @@ async fn run(args: RunArgs) -> Result<(), String> {
 
     // Logins: CPU and outbound calls.
     if args.logins > 0 {
-        println!("\n## Logins (N = {} per store, sequential)\n", args.logins);
+        let streams = args.login_concurrency.max(1);
         println!(
-            "| store | BFF CPU per login | token requests per login | discovery fetches | JWKS fetches |"
+            "\n## Logins (N = {} per store, one at a time; then N more, {streams} at a time)\n",
+            args.logins
         );
-        println!("| --- | --- | --- | --- | --- |");
+        println!(
+            "| store | BFF CPU per login, one at a time | BFF CPU per login, {streams} at a time | token requests per login | discovery fetches | JWKS fetches |"
+        );
+        println!("| --- | --- | --- | --- | --- | --- |");
         for k in &keyways {
             // One login first, so that a first JWKS fetch is not counted.
             login::keyway(&provider, &k.origin).await?;
@@ -507,16 +511,27 @@ async fn run(args: RunArgs) -> Result<(), String> {
                 login::keyway(&provider, &k.origin).await?;
             }
             let c1 = load::cpu_time(pid)?;
+            let per_stream = args.logins.div_ceil(streams);
+            let stream = || async {
+                for _ in 0..per_stream {
+                    login::keyway(&provider, &k.origin).await?;
+                }
+                Ok::<_, String>(())
+            };
+            futures_util::future::try_join_all((0..streams).map(|_| stream())).await?;
+            let c2 = load::cpu_time(pid)?;
             let s1 = provider.stats().await?;
             let delta = |f: &dyn Fn(&serde_json::Value) -> &serde_json::Value| {
                 f(&s1).as_f64().unwrap_or(f64::NAN) - f(&s0).as_f64().unwrap_or(f64::NAN)
             };
             let n = args.logins as f64;
+            let total = n + (per_stream * streams) as f64;
             println!(
-                "| {} | {:.3} ms | {:.2} | {} | {} |",
+                "| {} | {:.3} ms | {:.3} ms | {:.2} | {} | {} |",
                 k.store,
                 (c1 - c0).as_secs_f64() * 1e3 / n,
-                delta(&|s| &s["token_requests"]["authorization_code"]) / n,
+                (c2 - c1).as_secs_f64() * 1e3 / (per_stream * streams) as f64,
+                delta(&|s| &s["token_requests"]["authorization_code"]) / total,
                 delta(&|s| &s["discovery_requests"]),
                 delta(&|s| &s["jwks_requests"]),
             );
@@ -546,46 +561,38 @@ async fn run(args: RunArgs) -> Result<(), String> {
         );
         println!("| session data | RSS growth | per session |");
         println!("| --- | --- | --- |");
-        for encrypted in [false, true] {
-            let mut cmd = std::process::Command::new(&me);
-            cmd.args([
+        let out = std::process::Command::new(&me)
+            .args([
                 "session-memory",
                 "--sessions",
                 &args.sessions.to_string(),
                 "--id-token",
                 &id_token,
-            ]);
-            if encrypted {
-                cmd.arg("--encrypted");
-            }
-            let out = cmd.output().map_err(|e| e.to_string())?;
-            let text = String::from_utf8_lossy(&out.stdout);
-            let line = text
-                .lines()
-                .find_map(|l| l.strip_prefix("KEYWAY_BENCH_MEMORY "))
-                .ok_or_else(|| {
-                    format!(
-                        "session-memory failed: {}",
-                        String::from_utf8_lossy(&out.stderr)
-                    )
-                })?;
-            let v: Vec<f64> = line
-                .split_whitespace()
-                .filter_map(|x| x.parse().ok())
-                .collect();
-            let growth = v[1] - v[0];
-            println!(
-                "| {} | {:.1} MiB | {:.0} B ({:.2} KiB) |",
-                if encrypted {
-                    "encrypted (KEYWAY_SESSION_KEY set)"
-                } else {
-                    "plain (memory store default, no key)"
-                },
-                growth / 1048576.0,
-                growth / v[2],
-                growth / v[2] / 1024.0
-            );
-        }
+            ])
+            .output()
+            .map_err(|e| e.to_string())?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let line = text
+            .lines()
+            .find_map(|l| l.strip_prefix("KEYWAY_BENCH_MEMORY "))
+            .ok_or_else(|| {
+                format!(
+                    "session-memory failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                )
+            })?;
+        let v: Vec<f64> = line
+            .split_whitespace()
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        let growth = v[1] - v[0];
+        // The memory store keeps sessions decoded, with or without a key.
+        println!(
+            "| decoded sessions (`KEYWAY_SESSION_STORE=memory`) | {:.1} MiB | {:.0} B ({:.2} KiB) |",
+            growth / 1048576.0,
+            growth / v[2],
+            growth / v[2] / 1024.0
+        );
     }
 
     spa_size(&args.dist.clone().unwrap_or_else(|| repo().join("dist")));

@@ -5,7 +5,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use keyway_backend::config::{SessionKey, SessionSettings, StoreSetting};
+use keyway_backend::config::{SessionSettings, StoreSetting};
 use keyway_backend::secret::Secret;
 use keyway_backend::session::{Identity, SessionData, Sessions, Tokens, now_secs};
 use rand::RngCore;
@@ -45,17 +45,13 @@ fn data(id_token: &str) -> SessionData {
 
 /// Creates `n` sessions (after 1,000 to warm the allocator) and prints
 /// `KEYWAY_BENCH_MEMORY <rss before> <rss after> <n>`.
-pub async fn run(n: usize, id_token: &str, encrypted: bool) -> Result<(), String> {
+pub async fn run(n: usize, id_token: &str) -> Result<(), String> {
     let settings = SessionSettings {
         store: StoreSetting::Memory,
         idle_timeout: Duration::from_secs(8 * 3600),
         absolute_timeout: Duration::from_secs(7 * 86400),
         login_timeout: Duration::from_secs(600),
-        keys: if encrypted {
-            vec![SessionKey([7; 32])]
-        } else {
-            vec![]
-        },
+        keys: vec![],
     };
     let sessions = Sessions::open(&settings).await?;
     for _ in 0..1000 {

@@ -7,9 +7,11 @@
 //! with the public key, not a token whose signature does not verify.
 #![no_main]
 
-use keyway_backend::provider::{Discovered, Metadata, verified_claim, verify_with};
+use keyway_backend::provider::jwk::ProviderKey;
+use keyway_backend::provider::{Discovered, Metadata, OidcClient, verified_claim, verify_with};
 use libfuzzer_sys::fuzz_target;
-use openidconnect::core::{CoreClient, CoreIdToken, CoreJsonWebKeySet};
+use openidconnect::core::CoreIdToken;
+use openidconnect::JsonWebKeySet;
 use openidconnect::{ClientId, ClientSecret, Nonce};
 use std::str::FromStr;
 use std::sync::LazyLock;
@@ -26,12 +28,12 @@ static DISC: LazyLock<Discovered> = LazyLock::new(|| {
         "id_token_signing_alg_values_supported": ["RS256", "HS256", "none"]
     }))
     .expect("metadata");
-    let jwks: CoreJsonWebKeySet = serde_json::from_str(include_str!(
+    let jwks: JsonWebKeySet<ProviderKey> = serde_json::from_str(include_str!(
         "../../tests/fixtures/lying-provider-jwks.json"
     ))
     .expect("jwks");
     let metadata = metadata.set_jwks(jwks);
-    let client = CoreClient::from_provider_metadata(
+    let client = OidcClient::from_provider_metadata(
         metadata.clone(),
         ClientId::new("keyway".into()),
         Some(ClientSecret::new("keyway-secret".into())),

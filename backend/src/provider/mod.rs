@@ -12,6 +12,7 @@
 
 pub mod flows;
 pub mod http;
+pub mod jwk;
 pub mod presets;
 
 use crate::config::{Endpoints, ProviderSettings};
@@ -19,8 +20,8 @@ use crate::error::Error;
 use http::{HttpClient, HttpError};
 use keyway_shared::ProviderKind;
 use openidconnect::core::{
-    CoreAuthDisplay, CoreClaimName, CoreClaimType, CoreClient, CoreClientAuthMethod, CoreGrantType,
-    CoreIdToken, CoreIdTokenClaims, CoreJsonWebKey, CoreJweContentEncryptionAlgorithm,
+    CoreAuthDisplay, CoreClaimName, CoreClaimType, CoreClientAuthMethod, CoreGrantType,
+    CoreIdToken, CoreIdTokenClaims, CoreJweContentEncryptionAlgorithm,
     CoreJweKeyManagementAlgorithm, CoreJwsSigningAlgorithm, CoreResponseMode, CoreResponseType,
     CoreSubjectIdentifierType,
 };
@@ -69,14 +70,26 @@ pub type Metadata = ProviderMetadata<
     CoreGrantType,
     CoreJweContentEncryptionAlgorithm,
     CoreJweKeyManagementAlgorithm,
-    CoreJsonWebKey,
+    jwk::ProviderKey,
     CoreResponseMode,
     CoreResponseType,
     CoreSubjectIdentifierType,
 >;
 
-/// The openidconnect client as built from discovery.
-pub type OidcClient = CoreClient<
+/// The openidconnect client as built from discovery: `CoreClient` with
+/// [`jwk::ProviderKey`] as its key type.
+pub type OidcClient = openidconnect::Client<
+    openidconnect::EmptyAdditionalClaims,
+    CoreAuthDisplay,
+    openidconnect::core::CoreGenderClaim,
+    CoreJweContentEncryptionAlgorithm,
+    jwk::ProviderKey,
+    openidconnect::core::CoreAuthPrompt,
+    openidconnect::StandardErrorResponse<openidconnect::core::CoreErrorResponseType>,
+    openidconnect::core::CoreTokenResponse,
+    openidconnect::core::CoreTokenIntrospectionResponse,
+    openidconnect::core::CoreRevocableToken,
+    openidconnect::core::CoreRevocationErrorResponse,
     EndpointSet,
     EndpointNotSet,
     EndpointNotSet,
@@ -296,7 +309,7 @@ impl Provider {
     }
 
     fn build_client(&self, metadata: &Metadata) -> OidcClient {
-        let client = CoreClient::from_provider_metadata(
+        let client = OidcClient::from_provider_metadata(
             metadata.clone(),
             ClientId::new(self.settings.client_id.clone()),
             Some(ClientSecret::new(
