@@ -141,7 +141,7 @@ async fn forward_unmetered(app: &App, name: &str, req: Request) -> Result<Respon
     {
         return Err(Error::PayloadTooLarge);
     }
-    let bearer = token_for(app, api, req.headers()).await?;
+    let auth = token_for(app, api, req.headers()).await?;
 
     let (parts, body) = req.into_parts();
     let mut headers = HeaderMap::with_capacity(parts.headers.len() + 1);
@@ -156,9 +156,6 @@ async fn forward_unmetered(app: &App, name: &str, req: Request) -> Result<Respon
         }
         headers.append(k.clone(), v.clone());
     }
-    let mut auth = HeaderValue::from_str(&format!("Bearer {}", bearer.expose()))
-        .map_err(|_| Error::Internal("the access token is not a header value".into()))?;
-    auth.set_sensitive(true);
     headers.insert(header::AUTHORIZATION, auth);
 
     let limited = http_body_util::Limited::new(body, api.max_body);
@@ -234,17 +231,31 @@ fn connection_tokens(headers: &HeaderMap) -> Vec<String> {
         .collect()
 }
 
-async fn token_for(app: &App, api: &ApiSettings, headers: &HeaderMap) -> Result<Secret, Error> {
+/// `Authorization: Bearer <token>`, marked sensitive (never logged).
+fn bearer(token: &Secret) -> Result<HeaderValue, Error> {
+    let value = format!("Bearer {}", token.expose());
+    let mut value = HeaderValue::from_maybe_shared(axum::body::Bytes::from(value))
+        .map_err(|_| Error::Internal("the access token is not a header value".into()))?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+/// The `Authorization` header for a call to `api`.
+async fn token_for(
+    app: &App,
+    api: &ApiSettings,
+    headers: &HeaderMap,
+) -> Result<HeaderValue, Error> {
     let user_token = || async {
         let (id, data) = crate::routes::current_session(app, headers).await?;
         let data = tokens::ensure_fresh(app, id, data).await?;
-        Ok::<_, Error>(data.tokens.access_token)
+        bearer(&data.tokens.access_token)
     };
     match api.token {
         ApiToken::User => user_token().await,
-        ApiToken::Client => client_token(app, api).await,
+        ApiToken::Client => bearer(&client_token(app, api).await?),
         ApiToken::UserOrClient => match user_token().await {
-            Err(Error::Unauthenticated) => client_token(app, api).await,
+            Err(Error::Unauthenticated) => bearer(&client_token(app, api).await?),
             other => other,
         },
     }

@@ -219,7 +219,7 @@ async fn callback(
 pub(crate) async fn current_session(
     app: &App,
     headers: &HeaderMap,
-) -> Result<(Id, SessionData), Error> {
+) -> Result<(Id, std::sync::Arc<SessionData>), Error> {
     let cookie = cookie::read(headers, app.cookies.session_name()).ok_or(Error::Unauthenticated)?;
     let (id, mut data) = app
         .sessions
@@ -229,7 +229,7 @@ pub(crate) async fn current_session(
     let now = now_secs();
     let touch_every = (app.config.session.idle_timeout.as_secs() / 4).clamp(1, 60);
     if now.saturating_sub(data.last_seen) >= touch_every {
-        data.last_seen = now;
+        std::sync::Arc::make_mut(&mut data).last_seen = now;
         app.sessions.save(id, &data).await?;
     }
     Ok((id, data))

@@ -59,7 +59,11 @@ pub const REFRESH_LOCK_TTL: Duration = Duration::from_secs(15);
 /// an instance that finds it held waits for the other's refresh and reads
 /// the refreshed tokens from the store instead of spending the refresh token
 /// a second time.
-pub async fn ensure_fresh(app: &App, id: Id, data: SessionData) -> Result<SessionData, Error> {
+pub async fn ensure_fresh(
+    app: &App,
+    id: Id,
+    data: Arc<SessionData>,
+) -> Result<Arc<SessionData>, Error> {
     let skew = app.config.refresh_skew.as_secs();
     if !needs_refresh(&data, skew, now_secs()) {
         return Ok(data);
@@ -97,7 +101,7 @@ pub async fn ensure_fresh(app: &App, id: Id, data: SessionData) -> Result<Sessio
     result
 }
 
-async fn refresh_now(app: &App, id: Id, data: SessionData) -> Result<SessionData, Error> {
+async fn refresh_now(app: &App, id: Id, data: Arc<SessionData>) -> Result<Arc<SessionData>, Error> {
     let Some(refresh_token) = data.tokens.refresh_token.clone() else {
         return Err(Error::SessionExpired(
             "access token expired and there is no refresh token",
@@ -111,7 +115,7 @@ async fn refresh_now(app: &App, id: Id, data: SessionData) -> Result<SessionData
     match provider.refresh(&app.http, &refresh_token).await {
         Ok(response) => {
             let now = now_secs();
-            let mut data = data;
+            let mut data = Arc::unwrap_or_clone(data);
             data.tokens.access_token = response.access_token;
             data.tokens.access_issued_at = now;
             data.tokens.access_expires_at = response.expires_in.map(|d| now + d.as_secs());
@@ -126,7 +130,7 @@ async fn refresh_now(app: &App, id: Id, data: SessionData) -> Result<SessionData
                 .refresh(&data.provider, RefreshOutcome::Succeeded);
             app.sessions.save(id, &data).await?;
             tracing::info!(provider = %data.provider, "access token refreshed");
-            Ok(data)
+            Ok(Arc::new(data))
         }
         Err(RefreshError::Refused) => {
             app.metrics.refresh(&data.provider, RefreshOutcome::Refused);

@@ -377,7 +377,9 @@ impl Sessions {
 
     /// Loads a live session. Unknown, expired or undecryptable ids are `None`
     /// (an anonymous request, not an error); a store outage is an error.
-    pub async fn load(&self, id_text: &str) -> Result<Option<(Id, SessionData)>, Error> {
+    /// The session is shared (`Arc`): the cache hands out its own copy
+    /// without copying it; change it with `Arc::make_mut` and [`Sessions::save`].
+    pub async fn load(&self, id_text: &str) -> Result<Option<(Id, Arc<SessionData>)>, Error> {
         let Ok(id) = id_text.parse::<Id>() else {
             return Ok(None);
         };
@@ -390,7 +392,7 @@ impl Sessions {
                 return Ok(None);
             }
             if hit.data.expires_at(&self.settings) > now_secs() {
-                return Ok(Some((id, SessionData::clone(&hit.data))));
+                return Ok(Some((id, hit.data)));
             }
             self.delete(id).await?;
             return Ok(None);
@@ -407,8 +409,9 @@ impl Sessions {
             .open_tagged::<SessionData>(&id.to_string(), &record.data)
         {
             Ok((data, sealed_by)) if data.expires_at(&self.settings) > now_secs() => {
+                let data = Arc::new(data);
                 if let (Some(cache), Some(generation)) = (&self.cache, generation) {
-                    let data = Arc::new(data.clone());
+                    let data = data.clone();
                     cache.fill(key, Cached { data, sealed_by }, generation);
                 }
                 Ok(Some((id, data)))

@@ -12,7 +12,7 @@
 use super::cache::{CACHE_CAPACITY, SessionCache};
 use super::namespace::{Namespace, NamespacedStore};
 use sqlx::SqlitePool;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
@@ -88,6 +88,10 @@ async fn open_locked(path: &Path, lock: File) -> Result<Opened, String> {
         .filename(path)
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
+        // WAL's usual pairing: a commit survives a crash of the process;
+        // only a power loss can drop the last commits (sessions: users sign
+        // in again), and no commit waits for an fsync.
+        .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(Duration::from_secs(5));
     let pool = SqlitePoolOptions::new()
         .max_connections(8)
