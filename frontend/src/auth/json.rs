@@ -48,12 +48,17 @@ fn string(json: &JsValue, key: &str) -> Option<String> {
 }
 
 /// An optional field: `Some(None)` when absent or `null`, `None` when present
-/// with the wrong type.
+/// with the wrong type, and `None` when `json` is not an object: a struct of
+/// only optional fields is not read from `null`, `0` or `"x"` (nor from an
+/// array, serde's sequence form, which these conversions do not support).
 fn optional<T>(
     json: &JsValue,
     key: &str,
     read: impl Fn(&JsValue) -> Option<T>,
 ) -> Option<Option<T>> {
+    if !json.is_object() || Array::is_array(json) {
+        return None;
+    }
     let value = field(json, key);
     if value.is_null() || value.is_undefined() {
         Some(None)
