@@ -274,6 +274,18 @@ mod tests {
     }
 
     #[test]
+    fn purge_drops_what_the_rule_calls_dead() {
+        let cache = SessionCache::new(10, None);
+        let (dead, live) = (Id::default(), Id::default());
+        cache.put(dead, entry("dead"));
+        cache.put(live, entry("live"));
+        assert_eq!(cache.purge(|d| d.identity.sub == "dead"), 1);
+        assert!(cache.get(&dead).is_none());
+        assert!(cache.get(&live).is_some());
+        assert_eq!(cache.count(|_| true), 1);
+    }
+
+    #[test]
     fn capacity_is_kept() {
         let cache = SessionCache::new(3, None);
         for _ in 0..10 {

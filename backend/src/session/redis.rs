@@ -181,7 +181,9 @@ fn track_sessions(config: &Config, cache: &Arc<SessionCache>) -> Result<(), Stri
             if let Some(cache) = weak.upgrade() {
                 // The server forgot the tracking with the old connection.
                 cache.set_enabled(false);
-                enable_tracking(&tracker, &cache).await;
+                if let Err(e) = enable_tracking(&tracker, &cache).await {
+                    tracing::warn!(error = %e.details(), "Redis change tracking could not be turned on; session cache off");
+                }
             }
             Ok(())
         }
@@ -193,22 +195,22 @@ fn track_sessions(config: &Config, cache: &Arc<SessionCache>) -> Result<(), Stri
 }
 
 /// Turns tracking on for the connection and, if Redis agreed, the cache.
-async fn enable_tracking(client: &Client, cache: &SessionCache) {
-    match client
+/// A refusal (e.g. Redis older than 6, or a proxy without `CLIENT
+/// TRACKING`) leaves the cache off: every read goes to Redis.
+async fn enable_tracking(client: &Client, cache: &SessionCache) -> Result<(), Error> {
+    let result = client
         .start_tracking(Namespace::Sessions.marker(), true, false, false, false)
-        .await
-    {
+        .await;
+    match &result {
         Ok(()) => {
             if !cache.is_enabled() {
                 tracing::info!("Redis change tracking on; session cache on");
             }
             cache.set_enabled(true);
         }
-        Err(e) => {
-            tracing::warn!(error = %e.details(), "Redis change tracking could not be turned on; session cache off");
-            cache.set_enabled(false);
-        }
+        Err(_) => cache.set_enabled(false),
     }
+    result
 }
 
 /// Checks the tracking connection every [`TRACKING_HEARTBEAT`]; turns the
@@ -216,6 +218,8 @@ async fn enable_tracking(client: &Client, cache: &SessionCache) {
 async fn heartbeat(client: Client, cache: Weak<SessionCache>) {
     let mut tick = tokio::time::interval(TRACKING_HEARTBEAT);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Refusals are logged once per streak, not every second.
+    let mut refused = false;
     loop {
         tick.tick().await;
         let Some(cache) = cache.upgrade() else {
@@ -231,7 +235,14 @@ async fn heartbeat(client: Client, cache: Weak<SessionCache>) {
             }
             cache.set_enabled(false);
         } else if !cache.is_enabled() {
-            enable_tracking(&client, &cache).await;
+            match enable_tracking(&client, &cache).await {
+                Ok(()) => refused = false,
+                Err(e) if !refused => {
+                    refused = true;
+                    tracing::warn!(error = %e.details(), "Redis change tracking could not be turned on; session cache off, every read goes to Redis");
+                }
+                Err(_) => {}
+            }
         }
     }
 }
