@@ -209,6 +209,9 @@ async fn json_logs_carry_the_request_id_and_no_secret() {
     .expect("write config");
     let mut env = env_for(port, &provider.issuer);
     env.insert("KEYWAY_LOG_FORMAT".into(), "json".into());
+    // `proxied` (the upstream's own time) is a debug line: asked for here,
+    // as an operator debugging the proxy would.
+    env.insert("RUST_LOG".into(), "info,keyway_backend::proxy=debug".into());
     let mut keyway = Keyway::start(port, &env, Some(&file));
     keyway.wait_for("/readyz").await;
 

@@ -1,7 +1,8 @@
 //! Memory per idle session in the memory store, measured in a process of
 //! its own (`keyway-bench session-memory`): RSS before and after creating N
-//! sessions through `keyway_backend::session::Sessions`, the API the login
-//! callback uses, with session data shaped like a real login's.
+//! logins' worth of data through `keyway_backend::session::Sessions`, the
+//! API the login callback uses: each a session shaped like a real login's
+//! (a distinct user) and its two login-index entries.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -23,7 +24,8 @@ fn data(id_token: &str) -> SessionData {
     let now = now_secs();
     SessionData {
         identity: Identity {
-            sub: "alice".into(),
+            // One user per session: each login adds its own `sub` index entry.
+            sub: token(16),
             name: Some("Alice Liddell".into()),
             email: Some("alice@example.com".into()),
             email_verified: Some(true),
@@ -43,6 +45,24 @@ fn data(id_token: &str) -> SessionData {
     }
 }
 
+/// What the login callback stores: the session and its two login-index
+/// entries (by `sid` and by `sub`, for back-channel logout).
+async fn login(sessions: &Sessions, id_token: &str) -> Result<(), String> {
+    let data = data(id_token);
+    let id = sessions.create(&data).await.map_err(|e| e.to_string())?;
+    let until = data.created_at + 7 * 86400;
+    sessions
+        .index_login(
+            &data.provider,
+            data.sid.as_deref(),
+            &data.identity.sub,
+            id,
+            until,
+        )
+        .await
+        .map_err(|e| e.to_string())
+}
+
 /// Creates `n` sessions (after 1,000 to warm the allocator) and prints
 /// `KEYWAY_BENCH_MEMORY <rss before> <rss after> <n>`.
 pub async fn run(n: usize, id_token: &str) -> Result<(), String> {
@@ -55,17 +75,11 @@ pub async fn run(n: usize, id_token: &str) -> Result<(), String> {
     };
     let sessions = Sessions::open(&settings).await?;
     for _ in 0..1000 {
-        sessions
-            .create(&data(id_token))
-            .await
-            .map_err(|e| e.to_string())?;
+        login(&sessions, id_token).await?;
     }
     let before = crate::load::rss_bytes("self")?;
     for _ in 0..n {
-        sessions
-            .create(&data(id_token))
-            .await
-            .map_err(|e| e.to_string())?;
+        login(&sessions, id_token).await?;
     }
     let after = crate::load::rss_bytes("self")?;
     println!("KEYWAY_BENCH_MEMORY {before} {after} {n}");

@@ -101,12 +101,38 @@ impl SessionStore for MemoryStore {
 }
 
 /// The login index and the locks of the in-process store.
+///
+/// Index names are 32 hex digits (a keyed hash, [`super::codec::hex32`]):
+/// kept as the 128-bit number they spell, and each name's members in a
+/// vector sized to fit, so the index adds about 130 bytes per entry (two
+/// entries per login: `sid` and `sub`) rather than some 300 as `String`s.
 #[derive(Debug, Default)]
 pub struct MemoryExtras {
-    index: Mutex<HashMap<String, Vec<(String, u64)>>>,
+    index: Mutex<HashMap<IndexName, Members>>,
     locks: Mutex<HashMap<String, (String, Instant)>>,
     /// When the whole index was last swept of expired entries (unix seconds).
     last_sweep: std::sync::atomic::AtomicU64,
+}
+
+/// The members of one index name, each with its end (unix seconds).
+type Members = Vec<(Box<str>, u64)>;
+
+/// An index name: its 32 hex digits as a number, or the text itself if it
+/// is not such a name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum IndexName {
+    Hash(u128),
+    Text(Box<str>),
+}
+
+impl IndexName {
+    fn of(name: &str) -> Self {
+        let lower_hex = |b: u8| b.is_ascii_digit() || (b'a'..=b'f').contains(&b);
+        match u128::from_str_radix(name, 16) {
+            Ok(n) if name.len() == 32 && name.bytes().all(lower_hex) => IndexName::Hash(n),
+            _ => IndexName::Text(name.into()),
+        }
+    }
 }
 
 impl MemoryExtras {
@@ -123,9 +149,11 @@ impl MemoryExtras {
                 !members.is_empty()
             });
         }
-        let members = index.entry(key.to_owned()).or_default();
+        let members = index
+            .entry(IndexName::of(key))
+            .or_insert_with(|| Vec::with_capacity(1));
         members.retain(|(_, u)| *u > now);
-        members.push((member, until));
+        members.push((member.into_boxed_str(), until));
     }
 
     /// The live members of index `key`.
@@ -133,11 +161,11 @@ impl MemoryExtras {
         self.index
             .lock()
             .expect("memory index")
-            .get(key)
+            .get(&IndexName::of(key))
             .map(|m| {
                 m.iter()
                     .filter(|(_, u)| *u > now)
-                    .map(|(m, _)| m.clone())
+                    .map(|(m, _)| m.to_string())
                     .collect()
             })
             .unwrap_or_default()
@@ -167,6 +195,18 @@ impl MemoryExtras {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn index_names_of_any_shape_are_kept_apart() {
+        let extras = MemoryExtras::default();
+        let hash = "00112233445566778899aabbccddeeff";
+        extras.index_add(hash, "a".into(), 100, 1);
+        extras.index_add("00112233445566778899AABBCCDDEEFF", "b".into(), 100, 1);
+        extras.index_add("not-hex", "c".into(), 100, 1);
+        assert_eq!(extras.index_get(hash, 1), ["a"]);
+        assert_eq!(extras.index_get("not-hex", 1), ["c"]);
+        assert!(extras.index_get(hash, 100).is_empty(), "expired");
+    }
 
     #[tokio::test]
     async fn expired_records_are_invisible_and_purged() {
