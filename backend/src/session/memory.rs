@@ -1,4 +1,5 @@
-//! The in-process store: records, the login index and locks in memory.
+//! The in-process store's records (pending logins; signed-in sessions are
+//! kept decoded in [`super::cache`]), the login index and locks in memory.
 //!
 //! tower-sessions' own `MemoryStore` never forgets an expired record; this
 //! one is the same map with a purge that a background task runs every
@@ -31,15 +32,6 @@ impl MemoryStore {
     /// How many records are held (expired or not).
     pub fn len(&self) -> usize {
         self.records.lock().expect("memory store").len()
-    }
-
-    /// How many unexpired records have an id that `filter` accepts.
-    pub fn count_live(&self, filter: impl Fn(&Id) -> bool) -> usize {
-        let now = OffsetDateTime::now_utc();
-        let map = self.records.lock().expect("memory store");
-        map.iter()
-            .filter(|(id, r)| r.expiry_date > now && filter(id))
-            .count()
     }
 
     /// Whether no record is held.
