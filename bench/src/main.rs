@@ -559,7 +559,7 @@ async fn run(args: RunArgs) -> Result<(), String> {
             args.sessions,
             id_token.len()
         );
-        println!("| session data | RSS growth | per session |");
+        println!("| session data | RSS growth | per login |");
         println!("| --- | --- | --- |");
         let out = std::process::Command::new(&me)
             .args([
@@ -588,7 +588,7 @@ async fn run(args: RunArgs) -> Result<(), String> {
         let growth = v[1] - v[0];
         // The memory store keeps sessions decoded, with or without a key.
         println!(
-            "| decoded sessions (`KEYWAY_SESSION_STORE=memory`) | {:.1} MiB | {:.0} B ({:.2} KiB) |",
+            "| a session and its two login-index entries (`KEYWAY_SESSION_STORE=memory`) | {:.1} MiB | {:.0} B ({:.2} KiB) |",
             growth / 1048576.0,
             growth / v[2],
             growth / v[2] / 1024.0
