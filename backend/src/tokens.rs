@@ -265,29 +265,9 @@ pub async fn end_session_url(app: &App, data: &SessionData) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::{Identity, Tokens};
 
     fn data(issued: u64, expires: Option<u64>) -> SessionData {
-        SessionData {
-            identity: Identity {
-                sub: "s".into(),
-                name: None,
-                email: None,
-                email_verified: None,
-                picture: None,
-            },
-            provider: "p".into(),
-            sid: None,
-            tokens: Tokens {
-                access_token: Secret::new("a"),
-                access_expires_at: expires,
-                access_issued_at: issued,
-                refresh_token: None,
-                id_token: None,
-            },
-            created_at: issued,
-            last_seen: issued,
-        }
+        SessionData::for_test("s", issued, expires)
     }
 
     #[test]

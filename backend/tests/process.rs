@@ -688,7 +688,7 @@ async fn a_sqlite_store_is_owned_by_one_process() {
         );
         env.insert(
             "KEYWAY_SESSION_KEY".into(),
-            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into(),
+            keyway_tests::bff::TEST_SESSION_KEY.into(),
         );
         env
     };

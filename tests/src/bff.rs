@@ -44,6 +44,9 @@ pub fn client_for(origin: &Url) -> ClientConfig {
     }
 }
 
+/// A `KEYWAY_SESSION_KEY` for tests (the 32 bytes 0, 1, …, 31): protects nothing.
+pub const TEST_SESSION_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
 /// Environment-style settings for a BFF at `origin` against `issuer`.
 pub fn env_for(origin: &Url, issuer: &str) -> BTreeMap<String, String> {
     let mut env = BTreeMap::new();

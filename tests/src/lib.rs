@@ -8,3 +8,4 @@ pub mod lying_provider;
 pub mod provider;
 pub mod redis;
 pub mod upstream;
+pub mod wait;

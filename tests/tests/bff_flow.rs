@@ -728,7 +728,7 @@ async fn sqlite_store_keeps_the_session_across_a_restart() {
     );
     env.insert(
         "KEYWAY_SESSION_KEY".into(),
-        "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into(),
+        keyway_tests::bff::TEST_SESSION_KEY.into(),
     );
     let bff = TestBff::start(reserved, &env).await.unwrap();
     let spa = SpaClient::new(&bff);

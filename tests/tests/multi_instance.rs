@@ -7,7 +7,7 @@ use keyway_tests::provider::{Consent, ProviderConfig, TestProvider};
 use keyway_tests::redis::RedisServer;
 use serde_json::{Value, json};
 
-const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+const KEY: &str = keyway_tests::bff::TEST_SESSION_KEY;
 
 /// Instances A and B (in-process, separate state) with A's origin as the
 /// public URL of both, on one Redis.

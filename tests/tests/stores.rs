@@ -9,12 +9,13 @@ use keyway_tests::bff::{Reserved, SpaClient, TestBff, client_for, env_for, reser
 use keyway_tests::bff::{assert_error, json_of};
 use keyway_tests::provider::{ProviderConfig, TestProvider};
 use keyway_tests::redis::{RedisServer, free_port};
+use keyway_tests::wait::eventually;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 /// `KEYWAY_SESSION_KEY` of the suite (32 bytes 0..31) and another key.
-const KEY_A: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+const KEY_A: &str = keyway_tests::bff::TEST_SESSION_KEY;
 fn key_a() -> SessionKey {
     SessionKey(std::array::from_fn(|i| i as u8))
 }
@@ -210,19 +211,6 @@ fn sample_session(sub: &str) -> SessionData {
         },
         created_at: now,
         last_seen: now,
-    }
-}
-
-/// Polls `check` every 50 ms until it is true or `limit` passes.
-async fn eventually<F, Fut>(limit: Duration, what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + limit;
-    while !check().await {
-        assert!(Instant::now() < deadline, "not within {limit:?}: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -679,6 +667,58 @@ async fn redis_cache_serves_repeat_reads_and_follows_changes_made_elsewhere() {
     a.delete(id).await.unwrap();
     eventually(within, "b forgets the session a deleted", || async {
         b.load(text).await.unwrap().is_none()
+    })
+    .await;
+}
+
+/// With a session in the Redis cache, an outage is still `503` at once (the
+/// contract: a request that needs the store while it is unreachable): the
+/// instance turns its cache off when the tracking connection fails, well
+/// before the 2 s bound on a cached entry would have dropped it; and turns
+/// it back on when Redis is back.
+#[tokio::test]
+async fn redis_outage_turns_the_cache_off_and_recovery_turns_it_on() {
+    use keyway_backend::session::redis::CACHE_MAX_AGE;
+    let store = Store::new(Kind::Redis).await;
+    let sessions = store.open().await;
+    let sessions = &sessions;
+    eventually(Duration::from_secs(10), "change tracking is on", || async {
+        sessions.cache_on()
+    })
+    .await;
+    let id = sessions.create(&sample_session("alice")).await.unwrap();
+    let text = id.to_string();
+    let text = &text;
+    assert!(sessions.load(text).await.unwrap().is_some());
+    let filled = Instant::now();
+    assert!(
+        sessions.load(text).await.unwrap().is_some(),
+        "served from the cache"
+    );
+
+    let mut redis = store.redis.expect("redis");
+    redis.stop().await.unwrap();
+    eventually(
+        Duration::from_millis(1500),
+        "a cached session is refused while Redis is down",
+        || async {
+            matches!(
+                sessions.load(text).await,
+                Err(keyway_backend::Error::StoreUnavailable(_))
+            )
+        },
+    )
+    .await;
+    assert!(
+        filled.elapsed() < CACHE_MAX_AGE,
+        "only the cache's age bound ended it ({:?} after it was read)",
+        filled.elapsed()
+    );
+    assert!(!sessions.cache_on());
+
+    redis.restart().await.unwrap();
+    eventually(Duration::from_secs(15), "the cache is on again", || async {
+        sessions.cache_on() && matches!(sessions.load(text).await, Ok(Some(_)))
     })
     .await;
 }

@@ -6,6 +6,7 @@
 use keyway_tests::bff::{SpaClient, TestBff, client_for, env_for, reserve};
 use keyway_tests::provider::{ClientConfig, ProviderConfig, TestProvider};
 use keyway_tests::upstream::Upstream;
+use keyway_tests::wait::eventually;
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -354,17 +355,12 @@ async fn backchannel_logout_from_the_provider_destroys_the_session() {
         .end_session_with(&spa.provider_browser, &s.client.client_id)
         .await
         .unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        if spa.get("/bff/user").await.status() == 401 {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the session outlived the back-channel logout"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(
+        Duration::from_secs(10),
+        "the session outlived the back-channel logout",
+        || async { spa.get("/bff/user").await.status() == 401 },
+    )
+    .await;
     assert!(
         s.provider.stats().await.unwrap()["backchannel_logouts_sent"]
             .as_u64()
@@ -468,18 +464,12 @@ async fn without_a_refresh_token_the_session_ends_with_the_access_token() {
         "expires_at {expires_at} is not the access token's end"
     );
     // Once the access token is over, so is the session.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(8);
-    loop {
-        let status = spa.get("/bff/user").await.status();
-        if status == 401 {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the session outlived its access token"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    eventually(
+        Duration::from_secs(8),
+        "the session outlived its access token",
+        || async { spa.get("/bff/user").await.status() == 401 },
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -517,18 +507,14 @@ async fn idle_and_absolute_timeouts_are_reported_and_enforced() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     // ...and left alone it ends.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(8);
+    // (Not touched for longer than the idle timeout: this wait is the scenario.)
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    loop {
-        if spa.get("/bff/user").await.status() == 401 {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "an idle session did not end"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    eventually(
+        Duration::from_millis(5500),
+        "an idle session did not end",
+        || async { spa.get("/bff/user").await.status() == 401 },
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -205,31 +205,10 @@ impl SessionCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::secret::Secret;
-    use crate::session::{Identity, Tokens};
 
     fn entry(sub: &str) -> Cached {
         Cached {
-            data: Arc::new(SessionData {
-                identity: Identity {
-                    sub: sub.into(),
-                    name: None,
-                    email: None,
-                    email_verified: None,
-                    picture: None,
-                },
-                provider: "p".into(),
-                sid: None,
-                tokens: Tokens {
-                    access_token: Secret::new("a"),
-                    access_expires_at: None,
-                    access_issued_at: 0,
-                    refresh_token: None,
-                    id_token: None,
-                },
-                created_at: 0,
-                last_seen: 0,
-            }),
+            data: Arc::new(SessionData::for_test(sub, 0, None)),
             sealed_by: None,
         }
     }

@@ -128,6 +128,34 @@ impl SessionData {
     }
 }
 
+#[cfg(test)]
+impl SessionData {
+    /// A session of `sub` with only what unit tests need: access token `a`,
+    /// issued at `issued`, expiring at `expires`, no refresh or ID token.
+    pub(crate) fn for_test(sub: &str, issued: u64, expires: Option<u64>) -> Self {
+        SessionData {
+            identity: Identity {
+                sub: sub.into(),
+                name: None,
+                email: None,
+                email_verified: None,
+                picture: None,
+            },
+            provider: "p".into(),
+            sid: None,
+            tokens: Tokens {
+                access_token: Secret::new("a"),
+                access_expires_at: expires,
+                access_issued_at: issued,
+                refresh_token: None,
+                id_token: None,
+            },
+            created_at: issued,
+            last_seen: issued,
+        }
+    }
+}
+
 /// A login started by a browser and not yet completed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PendingLogin {
