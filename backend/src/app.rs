@@ -1,37 +1,71 @@
-//! The application state shared by every handler.
+//! The application state shared by every handler, and how it is built.
 
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::provider::Providers;
-use crate::provider::http::HttpClient;
+use crate::provider::http::{HttpClient, HttpOptions};
 use crate::session::Sessions;
+use crate::session::codec::Codec;
 use crate::session::cookie::CookieSettings;
-use crate::tokens::RefreshFlights;
+use crate::session::store::Store;
+use crate::tokens::client::ClientTokens;
+use crate::tokens::refresh::RefreshFlights;
 use std::sync::Arc;
-use std::time::Duration;
+
+/// Why Keyway could not start. Messages name the setting or the part that
+/// failed, never a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The session store could not be opened.
+    #[error("session store: {0}")]
+    Store(String),
+    /// The outbound HTTP client could not be built (e.g. `tls_ca_file`).
+    #[error("{0}")]
+    Http(String),
+    /// The built SPA could not be read.
+    #[error("static_dir: {0}")]
+    StaticDir(std::io::Error),
+    /// The metrics recorder could not be built.
+    #[error("{0}")]
+    Metrics(String),
+    /// The listening address could not be bound.
+    #[error("listen: cannot bind {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The server failed.
+    #[error("server: {0}")]
+    Serve(std::io::Error),
+}
 
 /// Everything a request may need; cheap to clone.
 #[derive(Debug, Clone)]
-pub struct App(Arc<AppInner>);
+pub(crate) struct App(Arc<AppInner>);
 
 /// The parts of [`App`].
 #[derive(Debug)]
-pub struct AppInner {
+pub(crate) struct AppInner {
     /// The validated configuration.
     pub config: Config,
     /// The providers and their cached discovery.
     pub providers: Providers,
     /// Outbound HTTP.
     pub http: HttpClient,
-    /// Session and pending-login stores.
+    /// The sessions and their store.
     pub sessions: Sessions,
     /// Cookie names and attributes.
     pub cookies: CookieSettings,
+    /// Seals the pending-login cookies.
+    pub cookie_codec: Codec,
     /// In-process single flight of refresh grants.
     pub refresh_flights: RefreshFlights,
     /// The BFF's own client-credentials tokens.
-    pub client_tokens: crate::proxy::ClientTokens,
+    pub client_tokens: ClientTokens,
     /// This App's metrics (its own recorder: see [`crate::metrics`]).
-    pub metrics: crate::metrics::Metrics,
+    pub metrics: Metrics,
 }
 
 impl std::ops::Deref for App {
@@ -42,50 +76,41 @@ impl std::ops::Deref for App {
 }
 
 impl App {
-    /// Opens the session store and prepares the providers (discovery is
-    /// fetched in the background; `/readyz` says when it is loaded).
-    pub async fn new(config: Config) -> Result<Self, String> {
-        let sessions = Sessions::open(&config.session).await?;
-        let providers = Providers::new(
-            &config.providers,
-            &config.redirect_uri(),
-            config.discovery_ttl,
-        );
-        let http = HttpClient::new(config.http_timeout);
-        let cookies = CookieSettings::new(config.is_https());
-        let metrics = crate::metrics::Metrics::new(&config).map_err(|e| e.to_string())?;
+    /// Opens the session store (unless one is given) and prepares the
+    /// providers; discovery is loaded in the background (`/readyz` says
+    /// when).
+    pub(crate) async fn new(
+        config: Config,
+        store: Option<Arc<dyn Store>>,
+        mut http: HttpOptions,
+    ) -> Result<Self, StartError> {
+        if let Some(path) = &config.tls_ca_file {
+            let pem = std::fs::read(path)
+                .map_err(|e| StartError::Http(format!("tls_ca_file: cannot read `{}`: {e}", path.display())))?;
+            http.extra_roots_pem.push(pem);
+        }
+        let http = HttpClient::new(config.http_timeout, &http).map_err(StartError::Http)?;
+        let sessions = match store {
+            Some(store) => Sessions::new(store, &config.session),
+            None => Sessions::open(&config.session)
+                .await
+                .map_err(StartError::Store)?,
+        };
+        let providers = Providers::new(&config.providers, config.discovery_ttl);
+        for provider in providers.iter() {
+            provider.preload(&http);
+        }
         let app = App(Arc::new(AppInner {
+            cookies: CookieSettings::new(config.is_https()),
+            cookie_codec: Codec::for_cookies(&config.session.keys),
+            metrics: Metrics::new(&config).map_err(StartError::Metrics)?,
             config,
             providers,
             http,
             sessions,
-            cookies,
             refresh_flights: RefreshFlights::default(),
-            client_tokens: Default::default(),
-            metrics,
+            client_tokens: ClientTokens::default(),
         }));
-        app.spawn_discovery();
         Ok(app)
-    }
-
-    /// Loads every provider's discovery in the background, retrying with backoff.
-    fn spawn_discovery(&self) {
-        for provider in self.providers.iter() {
-            let provider = provider.clone();
-            let http = self.http.clone();
-            tokio::spawn(async move {
-                let mut delay = Duration::from_millis(200);
-                loop {
-                    match provider.discovered(&http).await {
-                        Ok(_) => return,
-                        Err(e) => {
-                            tracing::warn!(provider = %provider.id(), error = %e, "discovery failed; retrying");
-                            tokio::time::sleep(delay).await;
-                            delay = (delay * 2).min(Duration::from_secs(30));
-                        }
-                    }
-                }
-            });
-        }
     }
 }

@@ -1,28 +1,26 @@
-//! The one error type of the BFF and its mapping to HTTP responses.
+//! The errors of Keyway's features (login, tokens, the API proxy,
+//! back-channel logout): the domain errors of the layers below, plus what
+//! the features themselves refuse. Each has the contract's error code
+//! ([`Error::code`]); which HTTP status it gets is decided in one place, the
+//! HTTP layer (`http::error`).
 //!
-//! Every failure a handler can meet is an [`Error`] variant; [`IntoResponse`]
-//! turns it into the contract's `{"error", "message"}` body with the right
-//! status, and logs it once with the reason. Messages never carry a token, a
-//! code, a cookie value or a secret: variants hold only descriptions made by
-//! Keyway or by libraries that do not quote what they check.
+//! Messages never carry a token, a code, a cookie value or a secret:
+//! variants hold only descriptions made by Keyway or by libraries that do
+//! not quote what they check.
 
-use axum::Json;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use keyway_shared::{ErrorBody, codes};
+use crate::provider::error::ProtocolError;
+use crate::session::store::StoreError;
+use keyway_shared::codes;
 
-/// Everything that can go wrong while serving a request.
+/// Everything a feature can refuse or fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A state-changing request without `X-CSRF: 1`.
-    #[error("the X-CSRF: 1 header is missing")]
-    CsrfHeaderMissing,
-    /// A state-changing request from another site.
-    #[error("cross-site request refused")]
-    CrossSite,
     /// The session store did not answer.
-    #[error("session store unavailable: {0}")]
-    StoreUnavailable(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The provider failed, or what it sent failed validation.
+    #[error(transparent)]
+    Protocol(#[from] ProtocolError),
     /// No provider with that id.
     #[error("unknown provider")]
     UnknownProvider,
@@ -35,13 +33,15 @@ pub enum Error {
     /// The pending login is older than its lifetime.
     #[error("login expired")]
     LoginExpired,
-    /// `iss` of the authorization response is not the login's provider.
-    #[error("issuer mismatch: {0}")]
-    IssuerMismatch(&'static str),
-    /// The ID token failed validation (the reason names the check).
-    #[error("invalid ID token: {0}")]
-    InvalidIdToken(String),
-    /// The provider answered the authorization request with an error.
+    /// The callback arrived at another provider's redirect URI than the
+    /// login's (mix-up defence, RFC 9700 §4.4).
+    #[error("provider mismatch: {0}")]
+    CallbackProviderMismatch(&'static str),
+    /// A session of one provider asked for an API that takes another's tokens.
+    #[error("the session's provider is not this API's")]
+    SessionProviderMismatch,
+    /// The provider answered the authorization request with an error (its
+    /// state matched a pending login).
     #[error("provider refused the login: {code}")]
     ProviderDenied {
         /// The provider's error code, checked to be a plain code.
@@ -49,15 +49,6 @@ pub enum Error {
         /// The provider's description, cleaned for display.
         description: Option<String>,
     },
-    /// The token endpoint refused the code or failed.
-    #[error("token exchange failed: {0}")]
-    TokenExchangeFailed(String),
-    /// A provider did not answer in time.
-    #[error("provider timed out")]
-    ProviderTimeout,
-    /// A provider answered with an error or garbage.
-    #[error("provider error: {0}")]
-    ProviderError(String),
     /// No session.
     #[error("not signed in")]
     Unauthenticated,
@@ -73,58 +64,49 @@ pub enum Error {
     /// The upstream API timed out.
     #[error("upstream timed out")]
     UpstreamTimeout,
-    /// The back-channel logout token failed validation.
-    #[error("invalid logout token: {0}")]
-    InvalidLogoutToken(String),
     /// The request is malformed.
     #[error("invalid request: {0}")]
     InvalidRequest(String),
     /// The request body is too large.
     #[error("request body too large")]
     PayloadTooLarge,
-    /// No such route.
-    #[error("not found")]
-    NotFound,
-    /// Method not allowed.
-    #[error("method not allowed")]
-    MethodNotAllowed,
+    /// The request body did not arrive within the body timeout.
+    #[error("the request body did not arrive in time")]
+    RequestBodyTimeout,
     /// A fault of Keyway itself.
     #[error("internal error: {0}")]
     Internal(String),
 }
 
 impl Error {
-    /// The status code and contract code of this error.
-    pub fn status_and_code(&self) -> (StatusCode, &str) {
+    /// The contract's error code.
+    pub fn code(&self) -> &str {
         use Error::*;
         match self {
-            CsrfHeaderMissing => (StatusCode::FORBIDDEN, codes::CSRF_HEADER_MISSING),
-            CrossSite => (StatusCode::FORBIDDEN, codes::CROSS_SITE_REQUEST),
-            StoreUnavailable(_) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                codes::SESSION_STORE_UNAVAILABLE,
-            ),
-            UnknownProvider => (StatusCode::BAD_REQUEST, codes::UNKNOWN_PROVIDER),
-            InvalidReturnTo(_) => (StatusCode::BAD_REQUEST, codes::INVALID_RETURN_TO),
-            InvalidState(_) => (StatusCode::BAD_REQUEST, codes::INVALID_STATE),
-            LoginExpired => (StatusCode::BAD_REQUEST, codes::LOGIN_EXPIRED),
-            IssuerMismatch(_) => (StatusCode::BAD_REQUEST, codes::ISSUER_MISMATCH),
-            InvalidIdToken(_) => (StatusCode::BAD_REQUEST, codes::INVALID_ID_TOKEN),
-            ProviderDenied { code, .. } => (StatusCode::BAD_REQUEST, code.as_str()),
-            TokenExchangeFailed(_) => (StatusCode::BAD_GATEWAY, codes::TOKEN_EXCHANGE_FAILED),
-            ProviderTimeout => (StatusCode::GATEWAY_TIMEOUT, codes::PROVIDER_TIMEOUT),
-            ProviderError(_) => (StatusCode::BAD_GATEWAY, codes::PROVIDER_ERROR),
-            Unauthenticated => (StatusCode::UNAUTHORIZED, codes::UNAUTHENTICATED),
-            SessionExpired(_) => (StatusCode::UNAUTHORIZED, codes::SESSION_EXPIRED),
-            UnknownApi => (StatusCode::NOT_FOUND, codes::UNKNOWN_API),
-            Upstream(_) => (StatusCode::BAD_GATEWAY, codes::UPSTREAM_ERROR),
-            UpstreamTimeout => (StatusCode::GATEWAY_TIMEOUT, codes::UPSTREAM_ERROR),
-            InvalidLogoutToken(_) => (StatusCode::BAD_REQUEST, codes::INVALID_LOGOUT_TOKEN),
-            InvalidRequest(_) => (StatusCode::BAD_REQUEST, codes::INVALID_REQUEST),
-            PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, codes::PAYLOAD_TOO_LARGE),
-            NotFound => (StatusCode::NOT_FOUND, codes::NOT_FOUND),
-            MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, codes::METHOD_NOT_ALLOWED),
-            Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL),
+            Store(_) => codes::SESSION_STORE_UNAVAILABLE,
+            Protocol(p) => match p {
+                ProtocolError::Timeout => codes::PROVIDER_TIMEOUT,
+                ProtocolError::Provider(_) => codes::PROVIDER_ERROR,
+                ProtocolError::TokenExchange(_) => codes::TOKEN_EXCHANGE_FAILED,
+                ProtocolError::InvalidIdToken(_) => codes::INVALID_ID_TOKEN,
+                ProtocolError::IssuerMismatch(_) => codes::ISSUER_MISMATCH,
+                ProtocolError::InvalidLogoutToken(_) => codes::INVALID_LOGOUT_TOKEN,
+                ProtocolError::AccessTokenRejected => codes::SESSION_EXPIRED,
+            },
+            UnknownProvider => codes::UNKNOWN_PROVIDER,
+            InvalidReturnTo(_) => codes::INVALID_RETURN_TO,
+            InvalidState(_) => codes::INVALID_STATE,
+            LoginExpired => codes::LOGIN_EXPIRED,
+            CallbackProviderMismatch(_) | SessionProviderMismatch => codes::PROVIDER_MISMATCH,
+            ProviderDenied { code, .. } => code.as_str(),
+            Unauthenticated => codes::UNAUTHENTICATED,
+            SessionExpired(_) => codes::SESSION_EXPIRED,
+            UnknownApi => codes::UNKNOWN_API,
+            Upstream(_) | UpstreamTimeout => codes::UPSTREAM_ERROR,
+            InvalidRequest(_) => codes::INVALID_REQUEST,
+            PayloadTooLarge => codes::PAYLOAD_TOO_LARGE,
+            RequestBodyTimeout => codes::REQUEST_TIMEOUT,
+            Internal(_) => codes::INTERNAL,
         }
     }
 
@@ -132,15 +114,14 @@ impl Error {
     pub fn message(&self) -> String {
         use Error::*;
         match self {
-            CsrfHeaderMissing => "This request needs the header `X-CSRF: 1`.".into(),
-            CrossSite => "Requests from other sites are not accepted.".into(),
-            StoreUnavailable(_) => "Sessions are unavailable right now. Please try again in a moment.".into(),
+            Store(_) => "Sessions are unavailable right now. Please try again in a moment.".into(),
+            Protocol(p) => protocol_message(p).into(),
             UnknownProvider => "There is no sign-in provider with that id.".into(),
             InvalidReturnTo(why) => format!("return_to must be a path on this site, like /profile ({why})."),
             InvalidState(_) => "This sign-in response does not belong to a sign-in started in this browser. Please sign in again.".into(),
             LoginExpired => "The sign-in took too long. Please sign in again.".into(),
-            IssuerMismatch(_) => "The sign-in response came from another provider than the one the sign-in started with.".into(),
-            InvalidIdToken(_) => "The provider's identity token failed validation.".into(),
+            CallbackProviderMismatch(_) => "This sign-in response came back for another provider than the one the sign-in started with. Please sign in again.".into(),
+            SessionProviderMismatch => "This API takes sign-ins from another provider.".into(),
             ProviderDenied { code, description } => {
                 let base = if code == codes::ACCESS_DENIED {
                     "You declined the sign-in at the provider (or it was refused).".to_owned()
@@ -152,106 +133,31 @@ impl Error {
                     None => base,
                 }
             }
-            TokenExchangeFailed(_) => "The provider refused to complete the sign-in. Please sign in again.".into(),
-            ProviderTimeout => "The provider did not answer in time. Please try again.".into(),
-            ProviderError(_) => "The provider answered with an error.".into(),
             Unauthenticated => "You are not signed in.".into(),
             SessionExpired(_) => "Your session has ended. Please sign in again.".into(),
             UnknownApi => "There is no API with that name.".into(),
             Upstream(_) => "The API behind this path failed.".into(),
             UpstreamTimeout => "The API behind this path did not answer in time.".into(),
-            InvalidLogoutToken(_) => "The logout token failed validation.".into(),
             InvalidRequest(why) => format!("The request is malformed: {why}."),
             PayloadTooLarge => "The request body is too large.".into(),
-            NotFound => "Nothing here.".into(),
-            MethodNotAllowed => "This method is not allowed here.".into(),
+            RequestBodyTimeout => "The request body did not arrive in time.".into(),
             Internal(_) => "Something went wrong on our side.".into(),
         }
     }
+}
 
-    /// The contract's body for this error.
-    pub fn body(&self) -> ErrorBody {
-        ErrorBody {
-            error: self.status_and_code().1.to_owned(),
-            message: self.message(),
+fn protocol_message(p: &ProtocolError) -> &'static str {
+    match p {
+        ProtocolError::Timeout => "The provider did not answer in time. Please try again.",
+        ProtocolError::Provider(_) => "The provider answered with an error.",
+        ProtocolError::TokenExchange(_) => {
+            "The provider refused to complete the sign-in. Please sign in again."
         }
-    }
-}
-
-impl IntoResponse for Error {
-    fn into_response(self) -> Response {
-        let (status, code) = self.status_and_code();
-        if status.is_server_error() {
-            tracing::error!(error = code, reason = %self, "request failed");
-        } else if matches!(self, Error::Unauthenticated | Error::NotFound) {
-            tracing::debug!(error = code, reason = %self, "request refused");
-        } else {
-            tracing::warn!(error = code, reason = %self, "request refused");
+        ProtocolError::InvalidIdToken(_) => "The provider's identity token failed validation.",
+        ProtocolError::IssuerMismatch(_) => {
+            "The sign-in response came from another provider than the one the sign-in started with."
         }
-        let mut response = (status, Json(self.body())).into_response();
-        response.headers_mut().insert(
-            axum::http::header::CACHE_CONTROL,
-            axum::http::HeaderValue::from_static("no-store"),
-        );
-        response
-    }
-}
-
-/// Keeps a provider's `error` code only when it is a plain RFC 6749 code.
-pub fn clean_error_code(code: &str) -> String {
-    let ok = !code.is_empty()
-        && code.len() <= 64
-        && code
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit());
-    if ok {
-        code.to_owned()
-    } else {
-        codes::PROVIDER_ERROR.to_owned()
-    }
-}
-
-/// Keeps a provider's `error_description` printable and short.
-pub fn clean_description(text: &str) -> Option<String> {
-    let cleaned: String = text.chars().filter(|c| !c.is_control()).take(300).collect();
-    let trimmed = cleaned.trim();
-    (!trimmed.is_empty()).then(|| trimmed.to_owned())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn provider_codes_are_passed_on_only_when_plain() {
-        assert_eq!(clean_error_code("access_denied"), "access_denied");
-        assert_eq!(
-            clean_error_code("interaction_required"),
-            "interaction_required"
-        );
-        assert_eq!(clean_error_code("<script>"), "provider_error");
-        assert_eq!(clean_error_code(""), "provider_error");
-        assert_eq!(clean_description("a\u{7}b\nc").as_deref(), Some("abc"));
-    }
-
-    #[test]
-    fn statuses_follow_the_contract() {
-        assert_eq!(
-            Error::CsrfHeaderMissing.status_and_code(),
-            (StatusCode::FORBIDDEN, "csrf_header_missing")
-        );
-        assert_eq!(
-            Error::ProviderTimeout.status_and_code().0,
-            StatusCode::GATEWAY_TIMEOUT
-        );
-        assert_eq!(
-            Error::StoreUnavailable("x".into()).status_and_code().0,
-            StatusCode::SERVICE_UNAVAILABLE
-        );
-        let denied = Error::ProviderDenied {
-            code: "access_denied".into(),
-            description: None,
-        };
-        assert_eq!(denied.body().error, "access_denied");
+        ProtocolError::InvalidLogoutToken(_) => "The logout token failed validation.",
+        ProtocolError::AccessTokenRejected => "Your session has ended. Please sign in again.",
     }
 }

@@ -1,87 +1,166 @@
 //! Keyway's backend-for-frontend: the confidential OAuth 2.0 / OpenID Connect
-//! client behind a Leptos SPA.
+//! client behind a single-page app.
 //!
 //! The browser holds only an HttpOnly session cookie; the BFF keeps state,
 //! PKCE verifier and nonce, exchanges the code, validates the ID token, keeps
-//! the tokens server-side and calls the provider with them.
+//! the tokens server-side and calls the provider and your APIs with them.
 //!
-//! Use it as a library — [`router`] gives an Axum `Router` to nest in your own
-//! app — or run the `keyway` binary. The login flow reads top to bottom in
-//! [`login`]; the HTTP surface is in [`routes`].
+//! Run the `keyway` binary, or nest Keyway's router in your own Axum app:
+//!
+//! ```no_run
+//! use axum::{Router, routing::get};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! // KEYWAY_ISSUER, KEYWAY_CLIENT_ID, KEYWAY_CLIENT_SECRET... (docs/configuration.md)
+//! let config = keyway_backend::Config::load(None)?;
+//! let keyway = keyway_backend::router(config).await?;
+//! let app = Router::new()
+//!     .route("/hello", get(|| async { "your own routes" }))
+//!     .merge(keyway); // /bff/*, /healthz, /readyz, /metrics and the SPA
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! axum::serve(listener, app).await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! [`Builder`] adds what an embedding application may want to choose: its
+//! own session [`Store`], adjustments to the outbound HTTP client.
+//!
+//! # Layout
+//!
+//! Layers, each using only those below it: the HTTP layer (`http`: routes,
+//! extractors, middleware, the one mapping of errors to responses) → the
+//! features (`login`, `tokens`, `proxy`, `backchannel`) → the protocol
+//! (`provider`) and the sessions (`session`) → the configuration (`config`).
+//! `docs/architecture.md` says which module owns which decision.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
 
-pub mod app;
-pub mod backchannel;
-pub mod config;
-pub mod error;
-pub mod extract;
-pub mod guard;
-pub mod login;
-pub mod metrics;
-pub mod provider;
-pub mod proxy;
-pub mod routes;
-pub mod secret;
-pub mod session;
-pub mod static_files;
-pub mod telemetry;
-pub mod tokens;
+mod app;
+mod backchannel;
+mod config;
+mod error;
+mod http;
+mod login;
+mod metrics;
+mod provider;
+mod proxy;
+mod secret;
+mod session;
+mod telemetry;
+mod tokens;
 
-pub use app::App;
-pub use config::Config;
+#[doc(hidden)]
+pub mod internals;
+
+pub use app::StartError;
+pub use config::{
+    ApiSettings, ApiToken, ClaimMap, Config, ConfigError, ConfigErrors, LogFormat,
+    OAuth2Endpoints, OAuth2Settings, OidcSettings, PRESET_NAMES, Protocol, ProviderSettings,
+    ServerLimits, SessionKey, SessionSettings, StoreSetting,
+};
 pub use error::Error;
+pub use secret::Secret;
+pub use session::store::{ChangeSink, Payload, Record, Store, StoreError, Update, Watch};
+pub use telemetry::init as init_logging;
 
-/// Builds the Keyway router for a configuration: opens the session store and
-/// starts loading the providers' discovery in the background.
-pub async fn router(config: Config) -> Result<axum::Router, String> {
-    let app = App::new(config).await?;
-    Ok(routes::router(app))
+/// The Content-Security-Policy that fits the built SPA in `dir` (Trunk's
+/// `dist/`): what Keyway sends with it, for a web server that serves the
+/// SPA instead of Keyway.
+pub fn content_security_policy(dir: &std::path::Path) -> std::io::Result<String> {
+    let site = http::static_files::StaticSite::open(dir)?;
+    Ok(site.csp.to_str().unwrap_or_default().to_owned())
 }
 
-/// Serves until `shutdown` resolves, then stops accepting connections and
-/// lets in-flight requests finish, for at most `config.shutdown_timeout`.
-pub async fn serve(
+use std::future::Future;
+use std::sync::Arc;
+
+/// Builds Keyway with choices beyond its configuration.
+#[derive(Debug)]
+pub struct Builder {
     config: Config,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> Result<(), String> {
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| format!("listen: cannot bind {}: {e}", config.listen))?;
-    serve_on(listener, config, shutdown).await
+    store: Option<Arc<dyn Store>>,
+    http: provider::http::HttpOptions,
+}
+
+impl Builder {
+    /// Keyway for `config`.
+    pub fn new(config: Config) -> Self {
+        Self {
+            config,
+            store: None,
+            http: Default::default(),
+        }
+    }
+
+    /// Keeps sessions in `store` instead of the configured one.
+    pub fn store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Adjusts the outbound HTTP client (a proxy, DNS overrides, extra
+    /// roots...). Keyway's own policies — timeouts, no redirects — are
+    /// applied after, and cannot be undone here.
+    pub fn http_client(
+        mut self,
+        customize: impl Fn(reqwest::ClientBuilder) -> reqwest::ClientBuilder + Send + Sync + 'static,
+    ) -> Self {
+        self.http.customize = Some(Arc::new(customize));
+        self
+    }
+
+    /// The Axum router: opens the session store and starts loading the
+    /// providers' discovery in the background.
+    pub async fn router(self) -> Result<axum::Router, StartError> {
+        let app = app::App::new(self.config, self.store, self.http).await?;
+        http::router(app).map_err(StartError::StaticDir)
+    }
+
+    /// Serves on `listener` until `shutdown` resolves, then stops accepting
+    /// connections and lets in-flight requests finish, for at most
+    /// `shutdown_timeout`. Connections are held to the configured header and
+    /// body timeouts (`[server]`).
+    pub async fn serve_on(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartError> {
+        let limits = self.config.server.clone();
+        let grace = self.config.shutdown_timeout;
+        let router = self.router().await?;
+        http::server::run(listener, router, &limits, shutdown, grace)
+            .await
+            .map_err(StartError::Serve)
+    }
+
+    /// Binds the configured address and serves, like [`Builder::serve_on`].
+    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), StartError> {
+        let addr = self.config.listen;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Listen { addr, source })?;
+        self.serve_on(listener, shutdown).await
+    }
+}
+
+/// The Keyway router for a configuration (see [`Builder::router`]).
+pub async fn router(config: Config) -> Result<axum::Router, StartError> {
+    Builder::new(config).router().await
+}
+
+/// Binds the configured address and serves until `shutdown` resolves (see
+/// [`Builder::serve`]).
+pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), StartError> {
+    Builder::new(config).serve(shutdown).await
 }
 
 /// Like [`serve`], on a listener already bound (tests bind port 0).
 pub async fn serve_on(
     listener: tokio::net::TcpListener,
     config: Config,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> Result<(), String> {
-    use std::future::IntoFuture;
-    let grace = config.shutdown_timeout;
-    let app = router(config).await?;
-    let (signalled, on_signal) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            let _ = signalled.send(());
-        })
-        .into_future();
-    // The bound: once the signal came, in-flight requests get `grace`.
-    let bound = async move {
-        if on_signal.await.is_err() {
-            std::future::pending::<()>().await;
-        }
-        tokio::time::sleep(grace).await;
-    };
-    tokio::select! {
-        result = server => result.map_err(|e| e.to_string()),
-        () = bound => {
-            tracing::warn!(
-                timeout = %humantime::format_duration(grace),
-                "shutdown timeout reached; exiting with requests still in flight"
-            );
-            Ok(())
-        }
-    }
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), StartError> {
+    Builder::new(config).serve_on(listener, shutdown).await
 }

@@ -34,9 +34,9 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::Csp { dir } = &cli.command {
-        return match keyway_backend::static_files::StaticSite::open(dir) {
-            Ok(site) => {
-                println!("{}", site.csp.to_str().unwrap_or_default());
+        return match keyway_backend::content_security_policy(dir) {
+            Ok(csp) => {
+                println!("{csp}");
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -65,7 +65,7 @@ fn main() -> ExitCode {
         }
         Command::Csp { .. } => ExitCode::SUCCESS,
         Command::Serve => {
-            keyway_backend::telemetry::init(config.log_format);
+            keyway_backend::init_logging(config.log_format);
             let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
             let listen = config.listen;
             let public = config.public_url.clone();

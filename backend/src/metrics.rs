@@ -19,7 +19,6 @@
 //! a client sends, so nobody can make the number of series grow.
 
 use crate::config::Config;
-use crate::error::Error;
 use metrics::{Counter, Histogram, Key, Label, Metadata, Recorder, Unit};
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
@@ -29,25 +28,25 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 /// `keyway_logins_total{provider,outcome}`.
-pub const LOGINS: &str = "keyway_logins_total";
+pub(crate) const LOGINS: &str = "keyway_logins_total";
 /// `keyway_login_failures_total{provider,reason}`.
-pub const LOGIN_FAILURES: &str = "keyway_login_failures_total";
+pub(crate) const LOGIN_FAILURES: &str = "keyway_login_failures_total";
 /// `keyway_refreshes_total{provider,outcome}`.
-pub const REFRESHES: &str = "keyway_refreshes_total";
+pub(crate) const REFRESHES: &str = "keyway_refreshes_total";
 /// `keyway_revocations_total{provider,outcome}`.
-pub const REVOCATIONS: &str = "keyway_revocations_total";
+pub(crate) const REVOCATIONS: &str = "keyway_revocations_total";
 /// `keyway_backchannel_logouts_total{outcome}`.
-pub const BACKCHANNEL_LOGOUTS: &str = "keyway_backchannel_logouts_total";
+pub(crate) const BACKCHANNEL_LOGOUTS: &str = "keyway_backchannel_logouts_total";
 /// `keyway_proxy_requests_total{api,status}`.
-pub const PROXY_REQUESTS: &str = "keyway_proxy_requests_total";
+pub(crate) const PROXY_REQUESTS: &str = "keyway_proxy_requests_total";
 /// `keyway_proxy_request_duration_seconds{api}` (histogram).
-pub const PROXY_DURATION: &str = "keyway_proxy_request_duration_seconds";
+pub(crate) const PROXY_DURATION: &str = "keyway_proxy_request_duration_seconds";
 /// `keyway_sessions_active` (only where the store can count).
-pub const SESSIONS_ACTIVE: &str = "keyway_sessions_active";
+pub(crate) const SESSIONS_ACTIVE: &str = "keyway_sessions_active";
 
 /// The `provider` label of a callback that failed before its pending login
 /// (and so its provider) was known, e.g. `invalid_state`.
-pub const UNKNOWN_PROVIDER: &str = "unknown";
+pub(crate) const UNKNOWN_PROVIDER: &str = "unknown";
 
 /// Buckets of the proxy duration histogram, in seconds.
 const PROXY_BUCKETS: &[f64] = &[
@@ -66,6 +65,7 @@ const KNOWN_REASONS: &[&str] = &[
     "invalid_state",
     "login_expired",
     "issuer_mismatch",
+    "provider_mismatch",
     "invalid_id_token",
     "token_exchange_failed",
     "provider_timeout",
@@ -93,7 +93,7 @@ const KNOWN_REASONS: &[&str] = &[
 
 /// How a refresh grant ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RefreshOutcome {
+pub(crate) enum RefreshOutcome {
     /// New tokens were stored.
     Succeeded,
     /// The provider refused the refresh token (`invalid_grant`): the session ended.
@@ -114,7 +114,7 @@ impl RefreshOutcome {
 
 /// How a back-channel logout request ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BackchannelOutcome {
+pub(crate) enum BackchannelOutcome {
     /// The token was valid; the matching sessions are gone.
     Succeeded,
     /// The logout token failed validation (`400 invalid_logout_token`).
@@ -135,7 +135,7 @@ struct ApiMetrics {
 
 /// The metrics of one [`App`](crate::App): its own recorder and the handles of
 /// the hot path.
-pub struct Metrics {
+pub(crate) struct Metrics {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
     apis: HashMap<String, ApiMetrics>,
@@ -153,10 +153,10 @@ impl std::fmt::Debug for Metrics {
 impl Metrics {
     /// A fresh recorder for one App, with the series of the configured
     /// providers and APIs registered at zero.
-    pub fn new(config: &Config) -> Result<Self, Error> {
+    pub(crate) fn new(config: &Config) -> Result<Self, String> {
         let recorder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Full(PROXY_DURATION.to_owned()), PROXY_BUCKETS)
-            .map_err(|e| Error::Internal(format!("metrics: {e}")))?
+            .map_err(|e| format!("metrics: {e}"))?
             .build_recorder();
         let handle = recorder.handle();
         describe(&recorder);
@@ -210,13 +210,13 @@ impl Metrics {
     }
 
     /// A login was started (`POST`/`GET /bff/login` answered the authorization URL).
-    pub fn login_started(&self, provider: &str) {
+    pub(crate) fn login_started(&self, provider: &str) {
         self.counter(LOGINS, &[("provider", provider), ("outcome", "started")])
             .increment(1);
     }
 
     /// A callback created a session.
-    pub fn login_completed(&self, provider: &str) {
+    pub(crate) fn login_completed(&self, provider: &str) {
         self.counter(LOGINS, &[("provider", provider), ("outcome", "completed")])
             .increment(1);
     }
@@ -224,11 +224,10 @@ impl Metrics {
     /// A callback failed; `provider` is `None` when it failed before its
     /// pending login was found. Counts `keyway_logins_total{outcome="failed"}`
     /// and `keyway_login_failures_total{reason=<error code>}`.
-    pub fn login_failed(&self, provider: Option<&str>, error: &Error) {
+    pub(crate) fn login_failed(&self, provider: Option<&str>, code: &str) {
         let provider = provider.unwrap_or(UNKNOWN_PROVIDER);
         self.counter(LOGINS, &[("provider", provider), ("outcome", "failed")])
             .increment(1);
-        let code = error.status_and_code().1;
         let reason = KNOWN_REASONS
             .iter()
             .find(|k| **k == code)
@@ -242,7 +241,7 @@ impl Metrics {
     }
 
     /// A refresh grant was sent and ended this way.
-    pub fn refresh(&self, provider: &str, outcome: RefreshOutcome) {
+    pub(crate) fn refresh(&self, provider: &str, outcome: RefreshOutcome) {
         self.counter(
             REFRESHES,
             &[("provider", provider), ("outcome", outcome.label())],
@@ -251,14 +250,14 @@ impl Metrics {
     }
 
     /// One token revocation (RFC 7009) was sent and succeeded or not.
-    pub fn revocation(&self, provider: &str, succeeded: bool) {
+    pub(crate) fn revocation(&self, provider: &str, succeeded: bool) {
         let outcome = if succeeded { "succeeded" } else { "failed" };
         self.counter(REVOCATIONS, &[("provider", provider), ("outcome", outcome)])
             .increment(1);
     }
 
     /// A back-channel logout request was handled.
-    pub fn backchannel(&self, outcome: BackchannelOutcome) {
+    pub(crate) fn backchannel(&self, outcome: BackchannelOutcome) {
         let i = match outcome {
             BackchannelOutcome::Succeeded => 0,
             BackchannelOutcome::Invalid => 1,
@@ -269,7 +268,7 @@ impl Metrics {
 
     /// A request to the configured API `api` was answered with `status` after
     /// `elapsed`. Requests naming no configured API are not counted.
-    pub fn proxied(&self, api: &str, status: u16, elapsed: Duration) {
+    pub(crate) fn proxied(&self, api: &str, status: u16, elapsed: Duration) {
         let Some(m) = self.apis.get(api) else {
             return;
         };
@@ -297,7 +296,7 @@ impl Metrics {
 
     /// The Prometheus text exposition of this App's metrics, with
     /// `keyway_sessions_active` set first when the store can count.
-    pub fn render(&self, sessions_active: Option<u64>) -> String {
+    pub(crate) fn render(&self, sessions_active: Option<u64>) -> String {
         if let Some(n) = sessions_active {
             self.recorder
                 .register_gauge(&Key::from_static_name(SESSIONS_ACTIVE), &METADATA)
@@ -424,13 +423,9 @@ mod tests {
     #[test]
     fn posted_error_codes_do_not_make_new_series() {
         let m = Metrics::new(&config()).unwrap();
-        let denied = |code: &str| Error::ProviderDenied {
-            code: code.into(),
-            description: None,
-        };
-        m.login_failed(None, &denied("made_up_by_a_caller"));
-        m.login_failed(Some("default"), &denied("access_denied"));
-        m.login_failed(None, &Error::InvalidState("x"));
+        m.login_failed(None, "made_up_by_a_caller");
+        m.login_failed(Some("default"), "access_denied");
+        m.login_failed(None, "invalid_state");
         let text = m.render(None);
         assert!(!text.contains("made_up"), "{text}");
         assert!(

@@ -181,6 +181,13 @@ pub mod codes {
     pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
     /// An unexpected server fault.
     pub const INTERNAL: &str = "internal_error";
+    /// The response or session belongs to another provider (a callback at
+    /// another provider's redirect URI; a session of another provider on an API).
+    pub const PROVIDER_MISMATCH: &str = "provider_mismatch";
+    /// The request's body did not arrive in time.
+    pub const REQUEST_TIMEOUT: &str = "request_timeout";
+    /// The request's headers are too large.
+    pub const HEADERS_TOO_LARGE: &str = "headers_too_large";
 }
 
 #[cfg(test)]

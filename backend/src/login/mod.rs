@@ -1,55 +1,54 @@
-//! The login: start (`POST`/`GET /bff/login`) and callback (`POST /bff/callback`).
+//! The login: start (`POST`/`GET /bff/login`) and callback (`POST
+//! /bff/callback/{provider}`, or `/bff/callback` with a single provider).
 //!
 //! Start makes a pending login — `state`, PKCE S256 verifier and OIDC nonce
-//! from a CSPRNG, provider, issuer, `return_to`, time — stores it server-side
-//! under the browser's pending-login cookie and answers the authorization URL.
+//! from a CSPRNG, provider, issuer, `return_to`, time — and seals it into a
+//! cookie of the browser ([`pending`]); it answers the authorization URL.
 //!
 //! The callback checks, in this order and before anything is sent to the
-//! provider: the pending-login cookie and the `state` (constant-time, single
-//! use: the pending login is removed whatever happens next), its age, the
-//! provider's error if any, and `iss` (RFC 9207). Only then is the code
-//! exchanged (with the verifier and the client secret), the ID token
-//! validated, the old session (if any) destroyed and a new one created under
-//! a new id.
+//! provider: the pending login of this `state` in this browser's cookies
+//! (constant-time comparison), that it is used once (a replay cache in the
+//! store), its age, that the response came back at that provider's own
+//! redirect URI (mix-up defence without `iss`, RFC 9700 §4.4), the
+//! provider's error if any (shown only now that the state matched), and
+//! `iss` (RFC 9207). Only then is the code exchanged (with the verifier and
+//! the client's credentials), the ID token validated, the old session (if
+//! any) destroyed and a new one created under a new id.
 
+pub mod pending;
 pub mod return_to;
 
-pub use crate::provider::flows::token_error;
-
 use crate::app::App;
-use crate::error::{Error, clean_description, clean_error_code};
-use crate::provider::verified_claim;
-use crate::secret::Secret;
-use crate::session::{
-    Identity, MAX_PENDING_PER_BROWSER, PendingLogin, SessionData, Tokens, cookie, now_secs,
-};
+use crate::error::Error;
+use crate::provider::error::{clean_description, clean_error_code};
+use crate::provider::{Callback, Pending};
+use crate::session::cookie;
+use crate::session::data::{SessionData, Tokens, now_secs};
 use axum::http::{HeaderMap, HeaderValue};
-use keyway_shared::{CallbackRequest, CallbackResponse, ProviderKind};
-use openidconnect::Nonce;
-use openidconnect::core::CoreIdToken;
-use std::str::FromStr;
-use subtle::ConstantTimeEq;
+use keyway_shared::{CallbackRequest, CallbackResponse};
+use pending::{NotFound, PendingLogin};
 
-/// What a started login hands back to the route.
+/// What a started login hands back to the HTTP layer.
 #[derive(Debug)]
-pub struct Started {
+pub(crate) struct Started {
     /// The URL to send the browser to.
     pub authorization_url: String,
-    /// `Set-Cookie` for the pending-login cookie.
-    pub set_cookie: HeaderValue,
+    /// `Set-Cookie` values: the pending login's cookie, and removals.
+    pub set_cookies: Vec<HeaderValue>,
 }
 
-/// What a completed login hands back to the route.
+/// What a callback hands back: the outcome, and cookies to set either way
+/// (the pending login's cookie is removed even when the callback is refused).
 #[derive(Debug)]
-pub struct Completed {
-    /// The body.
-    pub response: CallbackResponse,
-    /// `Set-Cookie` headers: the new session, and the removal of the pending-login cookie.
+pub(crate) struct Finished {
+    /// The body, or why the callback was refused.
+    pub result: Result<CallbackResponse, Error>,
+    /// `Set-Cookie` values.
     pub set_cookies: Vec<HeaderValue>,
 }
 
 /// Starts a login.
-pub async fn start(
+pub(crate) async fn start(
     app: &App,
     headers: &HeaderMap,
     provider: Option<&str>,
@@ -59,264 +58,167 @@ pub async fn start(
         None => "/".to_owned(),
         Some(r) => return_to::validate(r).map_err(Error::InvalidReturnTo)?,
     };
-    let provider = app
-        .providers
-        .get(provider)
-        .ok_or(Error::UnknownProvider)?
-        .clone();
+    let provider = app.providers.get(provider).ok_or(Error::UnknownProvider)?;
     let request = provider.authorization_request(&app.http).await?;
-    let pending = PendingLogin {
-        state: Secret::new(request.state),
-        verifier: Secret::new(request.verifier),
-        // Plain OAuth 2.0 has no nonce: kept empty.
-        nonce: Secret::new(request.nonce.unwrap_or_default()),
+    let login = PendingLogin {
+        state: request.state,
+        verifier: request.verifier,
+        nonce: request.nonce,
         provider: provider.id().to_owned(),
         issuer: request.issuer,
         return_to,
         created_at: now_secs(),
     };
-    let url = request.url;
-
-    let cookie_id = cookie::read(headers, app.cookies.login_name());
-    let existing = match &cookie_id {
-        Some(id) => app.sessions.load_pending(id).await?,
-        None => None,
-    };
-    let login_timeout = app.config.session.login_timeout.as_secs();
-    let (record_id, mut list) = match existing {
-        Some((id, list)) => (Some(id), list),
-        None => (None, Vec::new()),
-    };
-    list.retain(|p| now_secs().saturating_sub(p.created_at) <= login_timeout);
-    list.push(pending);
-    if list.len() > MAX_PENDING_PER_BROWSER {
-        list.drain(..list.len() - MAX_PENDING_PER_BROWSER);
-    }
-    let id = app.sessions.save_pending(record_id, &list).await?;
-    let set_cookie = app.cookies.login(
-        &id.to_string(),
-        app.config.session.login_timeout + std::time::Duration::from_secs(3600),
+    let set_cookies = pending::store(
+        &app.cookie_codec,
+        &app.cookies,
+        headers,
+        &login,
+        app.config.session.login_timeout,
     );
     tracing::info!(provider = %provider.id(), "login started");
     app.metrics.login_started(provider.id());
     Ok(Started {
-        authorization_url: url.to_string(),
-        set_cookie,
-    })
-}
-
-/// Completes a login from the provider's redirect query.
-pub async fn callback(
-    app: &App,
-    headers: &HeaderMap,
-    body: CallbackRequest,
-) -> Result<Completed, Error> {
-    // Metrics: the provider is known once the pending login is found.
-    let mut provider = None;
-    let result = callback_checked(app, headers, body, &mut provider).await;
-    match &result {
-        Ok(_) => app
-            .metrics
-            .login_completed(provider.as_deref().unwrap_or_default()),
-        Err(e) => app.metrics.login_failed(provider.as_deref(), e),
-    }
-    result
-}
-
-async fn callback_checked(
-    app: &App,
-    headers: &HeaderMap,
-    body: CallbackRequest,
-    provider: &mut Option<String>,
-) -> Result<Completed, Error> {
-    // 1. The browser must be the one that started this login.
-    let cookie_id = cookie::read(headers, app.cookies.login_name())
-        .ok_or(Error::InvalidState("no pending-login cookie"))?;
-    let state = body.state.as_deref().filter(|s| !s.is_empty());
-    let (record_id, mut list) = match app.sessions.load_pending(&cookie_id).await? {
-        Some(found) => found,
-        None => {
-            return Err(body_error(&body)
-                .unwrap_or(Error::InvalidState("no pending login for this browser")));
-        }
-    };
-    let Some(state) = state else {
-        return Err(body_error(&body).unwrap_or(Error::InvalidState("missing state")));
-    };
-    // Constant-time comparison against every pending login of this browser.
-    let mut found = None;
-    for (i, p) in list.iter().enumerate() {
-        if bool::from(p.state.expose().as_bytes().ct_eq(state.as_bytes())) {
-            found = Some(i);
-        }
-    }
-    let Some(index) = found else {
-        return Err(
-            body_error(&body).unwrap_or(Error::InvalidState("unknown or already used state"))
-        );
-    };
-    // Single use: remove it before anything else can fail.
-    let pending = list.remove(index);
-    *provider = Some(pending.provider.clone());
-    let mut set_cookies = Vec::new();
-    if list.is_empty() {
-        app.sessions.delete_pending(record_id).await?;
-        set_cookies.push(app.cookies.clear_login());
-    } else {
-        app.sessions.save_pending(Some(record_id), &list).await?;
-    }
-    let response = complete(app, headers, body, pending, &mut set_cookies).await?;
-    Ok(Completed {
-        response,
+        authorization_url: request.url.to_string(),
         set_cookies,
     })
 }
 
-fn body_error(body: &CallbackRequest) -> Option<Error> {
-    body.error.as_deref().map(|code| Error::ProviderDenied {
-        code: clean_error_code(code),
-        description: body
-            .error_description
-            .as_deref()
-            .and_then(clean_description),
-    })
-}
-
-async fn complete(
+/// Completes a login from the provider's redirect query, posted to the
+/// callback of `path_provider` (`None`: the plain `/bff/callback`).
+pub(crate) async fn callback(
     app: &App,
     headers: &HeaderMap,
+    path_provider: Option<&str>,
     body: CallbackRequest,
-    pending: PendingLogin,
-    set_cookies: &mut Vec<HeaderValue>,
-) -> Result<CallbackResponse, Error> {
-    // 2. Age.
-    if now_secs().saturating_sub(pending.created_at) > app.config.session.login_timeout.as_secs() {
-        return Err(Error::LoginExpired);
+) -> Finished {
+    let mut set_cookies = Vec::new();
+    let mut provider = None;
+    let result = checked(app, headers, path_provider, body, &mut set_cookies, &mut provider).await;
+    match &result {
+        Ok(_) => app.metrics.login_completed(provider.as_deref().unwrap_or_default()),
+        Err(e) => app.metrics.login_failed(provider.as_deref(), e.code()),
     }
-    // 3. The provider's own error.
-    if let Some(e) = body_error(&body) {
-        return Err(e);
+    Finished { result, set_cookies }
+}
+
+async fn checked(
+    app: &App,
+    headers: &HeaderMap,
+    path_provider: Option<&str>,
+    body: CallbackRequest,
+    set_cookies: &mut Vec<HeaderValue>,
+    provider_id: &mut Option<String>,
+) -> Result<CallbackResponse, Error> {
+    let login = take_pending(app, headers, body.state.as_deref(), set_cookies).await?;
+    *provider_id = Some(login.provider.clone());
+    if now_secs().saturating_sub(login.created_at) > app.config.session.login_timeout.as_secs() {
+        return Err(Error::LoginExpired);
     }
     let provider = app
         .providers
-        .get(Some(&pending.provider))
-        .ok_or(Error::UnknownProvider)?
-        .clone();
-    // 4. Mix-up defence (RFC 9207): the issuer this login went to.
-    let disc = match provider.kind() {
-        ProviderKind::Oidc => Some(provider.discovered(&app.http).await?),
-        ProviderKind::Oauth2 => None,
-    };
-    match (body.iss.as_deref(), &disc) {
-        // A plain OAuth 2.0 provider has no issuer: an `iss` belongs to another provider.
-        (Some(_), None) => {
-            return Err(Error::IssuerMismatch(
-                "iss on a response to a plain OAuth 2.0 login",
-            ));
-        }
-        (Some(iss), Some(_)) if !provider.issuer_matches(&pending.issuer, iss) => {
-            return Err(Error::IssuerMismatch("iss is another issuer"));
-        }
-        (None, Some(d)) if d.requires_iss() => {
-            return Err(Error::IssuerMismatch(
-                "the provider sends iss, but the response has none",
-            ));
-        }
-        _ => {}
-    }
-    if let Some(d) = &disc
-        && d.issuer() != pending.issuer
-    {
-        return Err(Error::IssuerMismatch(
-            "the provider's issuer changed since the login started",
+        .get(Some(&login.provider))
+        .ok_or(Error::UnknownProvider)?;
+    // The response must come back at the redirect URI the login was sent
+    // with: each provider has its own, except a single provider's `/callback`.
+    let expected = (!app.providers.single()).then_some(login.provider.as_str());
+    if path_provider != expected {
+        return Err(Error::CallbackProviderMismatch(
+            "the response came back at another provider's redirect URI",
         ));
+    }
+    // The provider's own error, now that its state matched a pending login.
+    if let Some(code) = &body.error {
+        return Err(Error::ProviderDenied {
+            code: clean_error_code(code),
+            description: body.error_description.as_deref().and_then(clean_description),
+        });
     }
     let code = body
         .code
         .filter(|c| !c.is_empty())
         .ok_or_else(|| Error::InvalidRequest("code is missing".into()))?;
-
-    // 5. Exchange the code, once, with the verifier and the client secret.
-    let tokens = provider
-        .exchange_code(&app.http, disc.as_ref(), code, pending.verifier.expose())
-        .await?;
-
-    // 6. Who signed in: the validated ID token (OIDC) or the user endpoint (OAuth 2.0).
-    let (identity, sid) = match &disc {
-        Some(disc) => {
-            let raw = tokens.id_token.as_deref().ok_or_else(|| {
-                Error::InvalidIdToken("the token response has no id_token".into())
-            })?;
-            let id_token = CoreIdToken::from_str(raw)
-                .map_err(|_| Error::InvalidIdToken("malformed id_token".into()))?;
-            let nonce = Nonce::new(pending.nonce.expose().to_owned());
-            let claims = provider
-                .verify_id_token(&app.http, disc, &id_token, &nonce)
-                .await?;
-            let identity = Identity {
-                sub: claims.subject().as_str().to_owned(),
-                name: claims
-                    .name()
-                    .and_then(|n| n.get(None))
-                    .map(|n| n.as_str().to_owned()),
-                email: claims.email().map(|e| e.as_str().to_owned()),
-                email_verified: claims.email_verified(),
-                picture: claims
-                    .picture()
-                    .and_then(|p| p.get(None))
-                    .map(|p| p.as_str().to_owned()),
-            };
-            (identity, verified_claim(raw, "sid"))
-        }
-        None => (
-            provider
-                .oauth2_identity(&app.http, &tokens.access_token)
-                .await?,
-            None,
-        ),
+    let pending = Pending {
+        verifier: &login.verifier,
+        nonce: login.nonce.as_deref(),
+        issuer: login.issuer.as_deref(),
     };
-
+    let callback = Callback { code, iss: body.iss };
+    let logged_in = provider.complete_login(&app.http, callback, &pending).await?;
     let now = now_secs();
     let data = SessionData {
-        identity,
+        identity: logged_in.identity,
         provider: provider.id().to_owned(),
-        sid,
+        sid: logged_in.sid,
+        nonce: logged_in.nonce,
         tokens: Tokens {
-            access_expires_at: tokens.expires_in.map(|d| now + d.as_secs()),
+            access_expires_at: logged_in.tokens.expires_in.map(|d| now + d.as_secs()),
             access_issued_at: now,
-            refresh_token: tokens.refresh_token,
-            id_token: tokens.id_token.map(Secret::new),
-            access_token: tokens.access_token,
+            access_token: logged_in.tokens.access_token,
+            refresh_token: logged_in.tokens.refresh_token,
+            id_token: logged_in.tokens.id_token,
         },
         created_at: now,
         last_seen: now,
     };
+    let user = data.user(&app.config.session);
+    start_session(app, headers, data, set_cookies).await?;
+    tracing::info!(provider = %provider.id(), "login completed");
+    Ok(CallbackResponse {
+        user,
+        return_to: login.return_to,
+    })
+}
 
-    // 7. No fixation: the old session (if any) ends, the new one gets a new id.
-    if let Some(old) = cookie::read(headers, app.cookies.session_name())
-        && let Ok(Some((old_id, _))) = app.sessions.load(&old).await
-    {
-        app.sessions.delete(old_id).await?;
+/// The pending login of `state`, used once: its cookie is removed, and the
+/// state is recorded in the store's replay cache so it never works again.
+async fn take_pending(
+    app: &App,
+    headers: &HeaderMap,
+    state: Option<&str>,
+    set_cookies: &mut Vec<HeaderValue>,
+) -> Result<PendingLogin, Error> {
+    let state = state
+        .filter(|s| !s.is_empty())
+        .ok_or(Error::InvalidState("missing state"))?;
+    let (login, name) = match pending::find(&app.cookie_codec, &app.cookies, headers, state) {
+        Ok(found) => found,
+        Err(NotFound::NoCookie) => {
+            return Err(Error::InvalidState("no pending login for this state in this browser"));
+        }
+        Err(NotFound::Mismatch) => return Err(Error::InvalidState("the pending login does not match")),
+    };
+    set_cookies.push(app.cookies.clear_login(&name));
+    let until = login.created_at + app.config.session.login_timeout.as_secs() + 60;
+    if !app.sessions.claim_once(&format!("state\0{state}"), until).await? {
+        return Err(Error::InvalidState("state already used"));
     }
-    let id = app.sessions.create(&data).await?;
-    // For back-channel logout: the provider names sessions by sid (or sub).
+    Ok(login)
+}
+
+/// Ends the browser's previous session (no fixation: the new one gets a new
+/// id), stores the new one, files it in the login index (back-channel
+/// logout names sessions by `sid` or `sub`), and sets its cookie.
+async fn start_session(
+    app: &App,
+    headers: &HeaderMap,
+    data: SessionData,
+    set_cookies: &mut Vec<HeaderValue>,
+) -> Result<(), Error> {
+    if let Some(old) = cookie::read(headers, app.cookies.session_name())
+        && let Ok(Some(old)) = app.sessions.load(&old).await
+    {
+        app.sessions.delete(old.id).await?;
+    }
+    let session = app.sessions.create(data).await?;
+    let data = &session.data;
     let until = data.created_at + app.config.session.absolute_timeout.as_secs();
     app.sessions
-        .index_login(
-            provider.id(),
-            data.sid.as_deref(),
-            &data.identity.sub,
-            id,
-            until,
-        )
+        .index_login(&data.provider, data.sid.as_deref(), &data.identity.sub, session.id, until)
         .await?;
     set_cookies.push(
         app.cookies
-            .session(&id.to_string(), app.config.session.absolute_timeout),
+            .session(&session.id.to_string(), app.config.session.absolute_timeout),
     );
-    tracing::info!(provider = %provider.id(), "login completed");
-    Ok(CallbackResponse {
-        user: data.user(&app.config.session),
-        return_to: pending.return_to,
-    })
+    Ok(())
 }

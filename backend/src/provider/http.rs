@@ -1,16 +1,24 @@
-//! The outbound HTTP client: reqwest over rustls, with timeouts on every call,
-//! no redirects followed (a provider cannot bounce the BFF's credentials to
-//! another host), and a cap on response size (a provider that answers garbage
-//! cannot grow the BFF's memory).
+//! The outbound HTTP client: reqwest over rustls, with a timeout on every
+//! call, no redirects followed (a provider cannot bounce the BFF's
+//! credentials to another host), and a cap on response size (a provider that
+//! answers garbage cannot grow the BFF's memory).
+//!
+//! Trust: the system's certificate authorities plus, if configured
+//! (`tls_ca_file`), extra ones — a company CA, or a test CA. An application
+//! embedding Keyway may adjust the client further (a proxy, DNS overrides)
+//! through [`HttpOptions::customize`], after which Keyway's own policies
+//! (timeouts, no redirects) are applied again so they cannot be lost.
 
+use super::error::ProtocolError;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Largest response body read from a provider.
-pub const MAX_PROVIDER_RESPONSE: usize = 1024 * 1024;
+pub(crate) const MAX_PROVIDER_RESPONSE: usize = 1024 * 1024;
 
-/// Why an outbound call failed. Never carries a request body or header.
+/// Why one outbound call failed. Never carries a request body or header.
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
     /// No answer within the configured timeout.
@@ -29,9 +37,16 @@ impl HttpError {
         if e.is_timeout() {
             Self::Timeout
         } else {
-            // reqwest's Display names the URL without query; strip the source
-            // chain's details that may quote bodies.
+            // Without the URL (its query may hold a token) and without bodies.
             Self::Transport(e.without_url().to_string())
+        }
+    }
+
+    /// As a protocol error of `what` (`discovery`, `PAR`...).
+    pub fn during(self, what: &str) -> ProtocolError {
+        match self {
+            HttpError::Timeout => ProtocolError::Timeout,
+            other => ProtocolError::Provider(format!("{what}: {other}")),
         }
     }
 }
@@ -42,6 +57,27 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// A function that adjusts the reqwest client (proxies, DNS overrides...).
+pub(crate) type Customize = Arc<dyn Fn(reqwest::ClientBuilder) -> reqwest::ClientBuilder + Send + Sync>;
+
+/// How the outbound client is built.
+#[derive(Clone, Default)]
+pub struct HttpOptions {
+    /// Extra certificate authorities to trust, PEM.
+    pub extra_roots_pem: Vec<Vec<u8>>,
+    /// Adjustments by an embedding application.
+    pub customize: Option<Customize>,
+}
+
+impl std::fmt::Debug for HttpOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpOptions")
+            .field("extra_roots", &self.extra_roots_pem.len())
+            .field("customized", &self.customize.is_some())
+            .finish()
+    }
+}
+
 /// A shared client for calls to providers and upstream APIs.
 #[derive(Debug, Clone)]
 pub struct HttpClient {
@@ -49,21 +85,34 @@ pub struct HttpClient {
 }
 
 /// The future an openidconnect/oauth2 request runs on.
-pub type OidcFuture =
+pub(crate) type OidcFuture =
     Pin<Box<dyn Future<Output = Result<openidconnect::HttpResponse, HttpError>> + Send>>;
 
 impl HttpClient {
     /// A client whose every call times out after `timeout`.
-    pub fn new(timeout: Duration) -> Self {
+    pub fn new(timeout: Duration, options: &HttpOptions) -> Result<Self, String> {
         install_crypto_provider();
-        let inner = reqwest::Client::builder()
+        let mut roots = Vec::new();
+        for pem in &options.extra_roots_pem {
+            let mut certs = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| format!("tls_ca_file: not a PEM certificate bundle: {e}"))?;
+            if certs.is_empty() {
+                return Err("tls_ca_file: no certificate in the file".into());
+            }
+            roots.append(&mut certs);
+        }
+        let mut builder = reqwest::Client::builder().tls_certs_merge(roots);
+        if let Some(customize) = &options.customize {
+            builder = customize(builder);
+        }
+        let inner = builder
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(5)))
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("keyway/", env!("CARGO_PKG_VERSION")))
             .build()
-            .expect("the TLS backend initialises");
-        Self { inner }
+            .map_err(|e| format!("the HTTP client cannot be built: {e}"))?;
+        Ok(Self { inner })
     }
 
     /// The underlying reqwest client (used by the API proxy).
@@ -94,35 +143,22 @@ impl HttpClient {
             })
         }
     }
-}
 
-/// Sends a request to a provider and reads its answer (at most
-/// [`MAX_PROVIDER_RESPONSE`]); failures become the contract's errors:
-/// `504 provider_timeout` or `502 provider_error` naming `what` (never the URL's query).
-pub async fn send_to_provider(
-    request: reqwest::RequestBuilder,
-    what: &str,
-) -> Result<(reqwest::StatusCode, Vec<u8>), crate::error::Error> {
-    use crate::error::Error;
-    let response = request.send().await.map_err(|e| {
-        if e.is_timeout() {
-            Error::ProviderTimeout
-        } else {
-            Error::ProviderError(format!("{what}: {}", e.without_url()))
-        }
-    })?;
-    let status = response.status();
-    let body = read_capped(response, MAX_PROVIDER_RESPONSE)
-        .await
-        .map_err(|e| match e {
-            HttpError::Timeout => Error::ProviderTimeout,
-            other => Error::ProviderError(format!("{what}: {other}")),
-        })?;
-    Ok((status, body))
+    /// Sends a request to a provider and reads its answer (at most
+    /// [`MAX_PROVIDER_RESPONSE`]).
+    pub async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<(reqwest::StatusCode, Vec<u8>), HttpError> {
+        let response = request.send().await.map_err(HttpError::from_reqwest)?;
+        let status = response.status();
+        let body = read_capped(response, MAX_PROVIDER_RESPONSE).await?;
+        Ok((status, body))
+    }
 }
 
 /// Reads a response body, refusing more than `cap` bytes.
-pub async fn read_capped(
+pub(crate) async fn read_capped(
     mut response: reqwest::Response,
     cap: usize,
 ) -> Result<Vec<u8>, HttpError> {

@@ -10,6 +10,9 @@
 //!
 //! `ring` accepts RSA moduli of 2048 to 8192 bits; a provider signing with a
 //! shorter RSA key is refused (such keys are too weak to trust anyway).
+//! `ring` also refuses a modulus or exponent with leading zero bytes, which
+//! some providers publish (a sign byte, as in DER) and which openidconnect
+//! accepts: they are stripped here, as they carry no value.
 
 use openidconnect::core::{
     CoreJsonWebKey, CoreJsonWebKeyType, CoreJsonWebKeyUse, CoreJwsSigningAlgorithm,
@@ -44,11 +47,20 @@ impl ProviderKey {
             })
         };
         let rsa = match inner.key_type() {
-            CoreJsonWebKeyType::RSA => component("n").zip(component("e")),
+            CoreJsonWebKeyType::RSA => component("n")
+                .zip(component("e"))
+                .map(|(n, e)| (strip_leading_zeros(n), strip_leading_zeros(e))),
             _ => None,
         };
         Self { inner, rsa }
     }
+}
+
+/// A big-endian integer without its leading zero bytes (at least one byte).
+fn strip_leading_zeros(mut v: Vec<u8>) -> Vec<u8> {
+    let zeros = v.iter().take_while(|b| **b == 0).count().min(v.len().saturating_sub(1));
+    v.drain(..zeros);
+    v
 }
 
 impl<'de> Deserialize<'de> for ProviderKey {
@@ -225,6 +237,38 @@ mod tests {
             ));
             assert!(theirs.verify_signature(&alg, message, &sig).is_err());
         }
+    }
+
+    /// Some providers publish `n` (or `e`) with a leading zero byte: the key
+    /// still verifies its signatures.
+    #[test]
+    fn keys_with_leading_zero_bytes_verify() {
+        let pair = key_pair();
+        let rng = ring::rand::SystemRandom::new();
+        let message = b"header.payload";
+        let mut sig = vec![0; pair.public().modulus_len()];
+        pair.sign(&signature::RSA_PKCS1_SHA256, &rng, message, &mut sig)
+            .unwrap();
+        let jwks: serde_json::Value = serde_json::from_str(JWKS).unwrap();
+        let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        for member in ["n", "e"] {
+            let mut jwk = jwks["keys"][0].clone();
+            let mut bytes = engine.decode(jwk[member].as_str().unwrap()).unwrap();
+            bytes.insert(0, 0);
+            jwk[member] = engine.encode(&bytes).into();
+            let key: ProviderKey = serde_json::from_value(jwk).unwrap();
+            assert!(
+                key.verify_signature(
+                    &CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+                    message,
+                    &sig
+                )
+                .is_ok(),
+                "leading zero in {member}"
+            );
+        }
+        assert_eq!(strip_leading_zeros(vec![0, 0, 1, 0]), [1, 0]);
+        assert_eq!(strip_leading_zeros(vec![0]), [0]);
     }
 
     #[test]

@@ -1,519 +1,346 @@
-//! Identity providers: discovery (cached with a TTL), JWKS (cached, fetched
-//! again once on an unknown `kid`), the openidconnect client of each, and ID
-//! token validation.
+//! Identity providers: the protocol, decided once per provider when the
+//! configuration is loaded. A [`Provider`] is an OpenID Connect provider
+//! ([`oidc`], found by discovery) or a plain OAuth 2.0 one ([`oauth2`],
+//! configured endpoints); each flow is one method that hands over to the
+//! kind's own. Around them: the outbound HTTP client ([`http`]), the
+//! discovery cache ([`discovery`]), one client authentication for every
+//! endpoint ([`client_auth`]), one verifier for every signed token
+//! ([`verify`]) and RSA keys checked by `ring` ([`jwk`]).
 //!
-//! Threat model: the provider's metadata and tokens come over the network.
-//! Discovery is checked by openidconnect (the document's `issuer` must equal
-//! the configured one); ID tokens are checked for signature against the
-//! provider's JWKS with an allow-list of asymmetric algorithms (never `none`,
-//! never HMAC, so a public key cannot be used as an HMAC secret), `iss`,
-//! `aud` (no untrusted extra audience), `azp`, `exp`, `iat` within a bounded
-//! skew, and `nonce`.
+//! Threat model: everything a provider sends is untrusted input. Every call
+//! has a timeout, a response size cap and follows no redirect; discovery's
+//! issuer must be the configured one; signed tokens are checked as
+//! [`verify`] says; a provider error is passed on only as a plain RFC 6749
+//! code; no token, code or secret ever reaches a message or a log.
 
-pub mod flows;
-pub mod http;
-pub mod jwk;
-pub mod presets;
+pub(crate) mod claims;
+pub(crate) mod client_auth;
+pub(crate) mod discovery;
+pub(crate) mod error;
+pub(crate) mod http;
+pub(crate) mod jwk;
+pub(crate) mod oauth2;
+pub(crate) mod oidc;
+pub(crate) mod par;
+pub(crate) mod revocation;
+pub mod verify;
 
-use crate::config::{Endpoints, ProviderSettings};
-use crate::error::Error;
-use http::{HttpClient, HttpError};
+use crate::config::{Protocol, ProviderSettings};
+use crate::secret::Secret;
+use claims::{Identity, VerifiedClaims};
+use discovery::{ClientBase, Discovery};
+use error::{ProtocolError, RefreshError};
+use http::HttpClient;
 use keyway_shared::ProviderKind;
-use openidconnect::core::{
-    CoreAuthDisplay, CoreClaimName, CoreClaimType, CoreClientAuthMethod, CoreGrantType,
-    CoreIdToken, CoreIdTokenClaims, CoreJweContentEncryptionAlgorithm,
-    CoreJweKeyManagementAlgorithm, CoreJwsSigningAlgorithm, CoreResponseMode, CoreResponseType,
-    CoreSubjectIdentifierType,
-};
-use openidconnect::{
-    AdditionalProviderMetadata, ClaimsVerificationError, ClientId, ClientSecret, DiscoveryError,
-    EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, JsonWebKeySet, Nonce,
-    ProviderMetadata, RedirectUrl, SignatureVerificationError,
-};
-use serde::{Deserialize, Serialize};
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use revocation::TokenKind;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
 use url::Url;
 
-/// Discovery fields Keyway reads beyond OpenID Connect Discovery 1.0.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct ExtraMetadata {
-    /// RFC 9207: the provider sends `iss` in authorization responses.
-    #[serde(default)]
-    pub authorization_response_iss_parameter_supported: Option<bool>,
-    /// RFC 7009 revocation endpoint.
-    #[serde(default)]
-    pub revocation_endpoint: Option<String>,
-    /// RP-initiated logout endpoint.
-    #[serde(default)]
-    pub end_session_endpoint: Option<String>,
-    /// RFC 7662 introspection endpoint.
-    #[serde(default)]
-    pub introspection_endpoint: Option<String>,
-    /// RFC 9126 pushed authorization request endpoint.
-    #[serde(default)]
-    pub pushed_authorization_request_endpoint: Option<String>,
-    /// RFC 9126: the provider accepts only pushed requests.
-    #[serde(default)]
-    pub require_pushed_authorization_requests: Option<bool>,
-}
-
-impl AdditionalProviderMetadata for ExtraMetadata {}
-
-/// Provider metadata with [`ExtraMetadata`].
-pub type Metadata = ProviderMetadata<
-    ExtraMetadata,
-    CoreAuthDisplay,
-    CoreClientAuthMethod,
-    CoreClaimName,
-    CoreClaimType,
-    CoreGrantType,
-    CoreJweContentEncryptionAlgorithm,
-    CoreJweKeyManagementAlgorithm,
-    jwk::ProviderKey,
-    CoreResponseMode,
-    CoreResponseType,
-    CoreSubjectIdentifierType,
->;
-
-/// The openidconnect client as built from discovery: `CoreClient` with
-/// [`jwk::ProviderKey`] as its key type.
-pub type OidcClient = openidconnect::Client<
-    openidconnect::EmptyAdditionalClaims,
-    CoreAuthDisplay,
-    openidconnect::core::CoreGenderClaim,
-    CoreJweContentEncryptionAlgorithm,
-    jwk::ProviderKey,
-    openidconnect::core::CoreAuthPrompt,
-    openidconnect::StandardErrorResponse<openidconnect::core::CoreErrorResponseType>,
-    openidconnect::core::CoreTokenResponse,
-    openidconnect::core::CoreTokenIntrospectionResponse,
-    openidconnect::core::CoreRevocableToken,
-    openidconnect::core::CoreRevocationErrorResponse,
-    EndpointSet,
-    EndpointNotSet,
-    EndpointNotSet,
-    EndpointNotSet,
-    EndpointMaybeSet,
-    EndpointMaybeSet,
->;
-
-/// ID token signature algorithms Keyway accepts: asymmetric only.
-pub const ALLOWED_ALGS: &[CoreJwsSigningAlgorithm] = &[
-    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
-    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384,
-    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha512,
-    CoreJwsSigningAlgorithm::RsaSsaPssSha256,
-    CoreJwsSigningAlgorithm::RsaSsaPssSha384,
-    CoreJwsSigningAlgorithm::RsaSsaPssSha512,
-    CoreJwsSigningAlgorithm::EcdsaP256Sha256,
-    CoreJwsSigningAlgorithm::EcdsaP384Sha384,
-    CoreJwsSigningAlgorithm::EdDsa,
-];
-
-/// How far in the future an ID token's `iat` may be (clock skew).
-pub const IAT_FUTURE_SKEW: Duration = Duration::from_secs(300);
-/// How old an ID token's `iat` may be when it arrives.
-pub const IAT_MAX_AGE: Duration = Duration::from_secs(600);
-/// The JWKS is fetched again at most this often on unknown `kid`s.
-pub const JWKS_REFETCH_MIN_INTERVAL: Duration = Duration::from_secs(10);
-
-/// What discovery produced for one provider.
+/// A started authorization request: where to send the browser and what the
+/// callback will need.
 #[derive(Debug)]
-pub struct Discovered {
-    /// The provider's metadata (with its JWKS).
-    pub metadata: Metadata,
-    /// The client built from it.
-    pub client: OidcClient,
-    /// When the document was fetched.
-    pub fetched_at: Instant,
-    /// When the JWKS was fetched.
-    pub jwks_fetched_at: Instant,
-    /// When the JWKS was last fetched again after an unknown `kid` (the
-    /// rate limit of [`Provider::refetch_jwks`]); `None` until the first time.
-    pub jwks_refetched_at: Option<Instant>,
+pub(crate) struct AuthRequest {
+    /// Where to send the browser.
+    pub url: Url,
+    /// The `state`.
+    pub state: String,
+    /// The OIDC nonce (none for plain OAuth 2.0).
+    pub nonce: Option<String>,
+    /// The PKCE verifier.
+    pub verifier: String,
+    /// The issuer the request went to (none for plain OAuth 2.0).
+    pub issuer: Option<String>,
 }
 
-impl Discovered {
-    /// The issuer identifier, exactly as the provider states it.
-    pub fn issuer(&self) -> &str {
-        self.metadata.issuer().as_str()
-    }
+/// What the login kept from its start, for the callback.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pending<'a> {
+    /// The PKCE verifier.
+    pub verifier: &'a str,
+    /// The OIDC nonce.
+    pub nonce: Option<&'a str>,
+    /// The issuer the login went to.
+    pub issuer: Option<&'a str>,
+}
 
-    /// Whether authorization responses must carry `iss` (RFC 9207).
-    pub fn requires_iss(&self) -> bool {
-        self.metadata
-            .additional_metadata()
-            .authorization_response_iss_parameter_supported
-            .unwrap_or(false)
+/// The provider's answer as the SPA relayed it.
+#[derive(Debug)]
+pub(crate) struct Callback {
+    /// The authorization code.
+    pub code: String,
+    /// The authorization response's `iss` (RFC 9207), if any.
+    pub iss: Option<String>,
+}
+
+/// What a login's session needs to know to check a refresh's ID token.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LoginFacts<'a> {
+    /// The subject that signed in.
+    pub sub: &'a str,
+    /// The nonce of the login, if any.
+    pub nonce: Option<&'a str>,
+}
+
+/// Tokens from a token endpoint.
+#[derive(Debug, Clone)]
+pub(crate) struct TokenSet {
+    /// Access token.
+    pub access_token: Secret,
+    /// Refresh token, if any.
+    pub refresh_token: Option<Secret>,
+    /// Lifetime of the access token, if said.
+    pub expires_in: Option<Duration>,
+    /// The ID token (verified before it gets here).
+    pub id_token: Option<Secret>,
+}
+
+impl TokenSet {
+    /// The tokens of a token response (its ID token, if any, verified by the caller).
+    fn of<T: openidconnect::OAuth2TokenResponse>(t: &T, id_token: Option<String>) -> Self {
+        TokenSet {
+            access_token: Secret::new(t.access_token().secret().clone()),
+            refresh_token: t.refresh_token().map(|r| Secret::new(r.secret().clone())),
+            expires_in: t.expires_in(),
+            id_token: id_token.map(Secret::new),
+        }
     }
 }
 
-/// One configured provider and its cached discovery.
+/// A completed login at the provider.
 #[derive(Debug)]
-pub struct Provider {
-    /// Its configuration.
-    pub settings: ProviderSettings,
-    redirect_uri: RedirectUrl,
-    ttl: Duration,
-    cache: RwLock<Option<Arc<Discovered>>>,
-    fetching: tokio::sync::Mutex<()>,
-    oauth2_client: Option<flows::OAuth2Client>,
+pub(crate) struct LoggedIn {
+    /// The tokens.
+    pub tokens: TokenSet,
+    /// Who signed in.
+    pub identity: Identity,
+    /// The provider's session id (`sid`), for back-channel logout.
+    pub sid: Option<String>,
+    /// The login's nonce, kept to check refreshed ID tokens.
+    pub nonce: Option<String>,
+}
+
+/// A provider's protocol and its state.
+#[derive(Debug)]
+enum Kind {
+    Oidc(oidc::Oidc),
+    OAuth2(Box<oauth2::OAuth2>),
+}
+
+/// One configured provider.
+#[derive(Debug)]
+pub(crate) struct Provider {
+    settings: Arc<ProviderSettings>,
+    kind: Kind,
 }
 
 impl Provider {
-    /// A provider whose discovery is not fetched yet.
-    pub fn new(settings: ProviderSettings, redirect_uri: &Url, ttl: Duration) -> Self {
-        let mut provider = Self {
-            settings,
-            redirect_uri: RedirectUrl::from_url(redirect_uri.clone()),
-            ttl,
-            cache: RwLock::new(None),
-            fetching: tokio::sync::Mutex::new(()),
-            oauth2_client: None,
+    /// A provider whose discovery (if OIDC) is not fetched yet.
+    pub(crate) fn new(settings: ProviderSettings, discovery_ttl: Duration) -> Self {
+        let settings = Arc::new(settings);
+        let kind = match &settings.protocol {
+            Protocol::Oidc(o) => {
+                let base = ClientBase {
+                    client_id: settings.client_id.clone(),
+                    secret: settings.client_secret.clone(),
+                    redirect_uri: settings.redirect_uri.clone(),
+                };
+                let discovery = Discovery::new(
+                    &settings.id,
+                    &o.issuer,
+                    o.issuer_template.as_deref(),
+                    base,
+                    discovery_ttl,
+                );
+                Kind::Oidc(oidc::Oidc::new(settings.clone(), o.clone(), Arc::new(discovery)))
+            }
+            Protocol::OAuth2(o) => {
+                Kind::OAuth2(Box::new(oauth2::OAuth2::new(settings.clone(), (**o).clone())))
+            }
         };
-        provider.oauth2_client = provider.build_oauth2_client();
-        provider
+        Self { settings, kind }
     }
 
     /// The provider id.
-    pub fn id(&self) -> &str {
+    pub(crate) fn id(&self) -> &str {
         &self.settings.id
     }
 
-    /// OIDC or plain OAuth2.
-    pub fn kind(&self) -> ProviderKind {
-        self.settings.kind
+    /// Its configuration.
+    pub(crate) fn settings(&self) -> &ProviderSettings {
+        &self.settings
     }
 
-    /// Whether discovery has been loaded at least once.
-    pub fn is_ready(&self) -> bool {
-        self.kind() == ProviderKind::Oauth2 || self.cache.read().expect("cache lock").is_some()
+    /// OIDC or plain OAuth 2.0.
+    pub(crate) fn kind(&self) -> ProviderKind {
+        self.settings.kind()
     }
 
-    fn cached(&self) -> Option<Arc<Discovered>> {
-        self.cache.read().expect("cache lock").clone()
+    /// Whether the provider can serve logins (OIDC: discovery loaded).
+    pub(crate) fn is_ready(&self) -> bool {
+        match &self.kind {
+            Kind::Oidc(o) => o.discovery().is_ready(),
+            Kind::OAuth2(_) => true,
+        }
     }
 
-    /// The discovered metadata and client: from the cache while fresh, else
-    /// fetched once (concurrent callers wait for the same fetch). A failed
-    /// refresh keeps serving the stale document.
-    pub async fn discovered(&self, http: &HttpClient) -> Result<Arc<Discovered>, Error> {
-        if self.kind() == ProviderKind::Oauth2 {
-            return Err(Error::Internal(format!(
-                "`{}` is a plain OAuth 2.0 provider: no discovery",
-                self.id()
-            )));
-        }
-        if let Some(d) = self.cached()
-            && d.fetched_at.elapsed() < self.ttl
-        {
-            return Ok(d);
-        }
-        let _guard = self.fetching.lock().await;
-        if let Some(d) = self.cached()
-            && d.fetched_at.elapsed() < self.ttl
-        {
-            return Ok(d);
-        }
-        match self.fetch(http).await {
-            Ok(d) => {
-                let d = Arc::new(d);
-                *self.cache.write().expect("cache lock") = Some(d.clone());
-                Ok(d)
+    /// Loads discovery in the background until it succeeds (OIDC only).
+    pub(crate) fn preload(&self, http: &HttpClient) {
+        let Kind::Oidc(o) = &self.kind else {
+            return;
+        };
+        let discovery = o.discovery().clone();
+        let http = http.clone();
+        let id = self.id().to_owned();
+        tokio::spawn(async move {
+            let mut delay = Duration::from_millis(200);
+            while let Err(e) = discovery.get(&http).await {
+                tracing::warn!(provider = %id, error = %e, "discovery failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(30));
             }
-            Err(e) => match self.cached() {
-                Some(stale) => {
-                    tracing::warn!(provider = %self.id(), error = %e, "discovery refresh failed; keeping the cached document");
-                    Ok(stale)
-                }
-                None => Err(e),
-            },
-        }
-    }
-
-    async fn fetch(&self, http: &HttpClient) -> Result<Discovered, Error> {
-        let Endpoints::Discover(issuer) = &self.settings.endpoints else {
-            return Err(Error::Internal(
-                "no discovery for a plain OAuth 2.0 provider".into(),
-            ));
-        };
-        // openidconnect compares the document's issuer with this string exactly:
-        // keep the configured form (without a trailing slash unless given).
-        let issuer_str = issuer.as_str();
-        let issuer_str = if issuer.path() == "/" {
-            issuer_str.trim_end_matches('/')
-        } else {
-            issuer_str
-        };
-        let issuer_url = IssuerUrl::new(issuer_str.to_owned())
-            .map_err(|e| Error::ProviderError(format!("bad issuer URL: {e}")))?;
-        let metadata = if self.settings.issuer_template.is_some() {
-            // Microsoft's multi-tenant endpoints publish a templated issuer
-            // (`{tenantid}`) that cannot equal the URL it is served from; the
-            // ID token's issuer is checked against the template instead.
-            self.discover_templated(http, &issuer_url).await?
-        } else {
-            Metadata::discover_async(issuer_url, &http.oidc())
-                .await
-                .map_err(|e| discovery_error(self.id(), e))?
-        };
-        let client = self.build_client(&metadata);
-        let now = Instant::now();
-        tracing::info!(provider = %self.id(), issuer = %metadata.issuer().as_str(), "discovery loaded");
-        Ok(Discovered {
-            metadata,
-            client,
-            fetched_at: now,
-            jwks_fetched_at: now,
-            jwks_refetched_at: None,
-        })
-    }
-
-    async fn discover_templated(
-        &self,
-        http: &HttpClient,
-        issuer: &IssuerUrl,
-    ) -> Result<Metadata, Error> {
-        let url = issuer
-            .join(".well-known/openid-configuration")
-            .map_err(|e| Error::ProviderError(format!("bad issuer URL: {e}")))?;
-        let (_, body) = http::send_to_provider(http.reqwest().get(url), "discovery").await?;
-        let metadata: Metadata = serde_json::from_slice(&body)
-            .map_err(|_| Error::ProviderError("discovery document is not valid".into()))?;
-        if Some(metadata.issuer().as_str()) != self.settings.issuer_template.as_deref() {
-            return Err(Error::ProviderError(
-                "the discovery document's issuer is not the expected template".into(),
-            ));
-        }
-        let jwks = JsonWebKeySet::fetch_async(metadata.jwks_uri(), &http.oidc())
-            .await
-            .map_err(|e| discovery_error(self.id(), e))?;
-        Ok(metadata.set_jwks(jwks))
-    }
-
-    /// Whether `iss` (of an authorization response or ID token) is this provider's issuer.
-    pub fn issuer_matches(&self, expected: &str, got: &str) -> bool {
-        match &self.settings.issuer_template {
-            None => expected == got,
-            Some(template) => {
-                let (prefix, suffix) = template.split_once("{tenantid}").unwrap_or((template, ""));
-                got.strip_prefix(prefix)
-                    .and_then(|rest| rest.strip_suffix(suffix))
-                    .is_some_and(|tid| {
-                        !tid.is_empty()
-                            && tid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                    })
-            }
-        }
-    }
-
-    fn build_client(&self, metadata: &Metadata) -> OidcClient {
-        let client = OidcClient::from_provider_metadata(
-            metadata.clone(),
-            ClientId::new(self.settings.client_id.clone()),
-            Some(ClientSecret::new(
-                self.settings.client_secret.expose().to_owned(),
-            )),
-        )
-        .set_redirect_uri(self.redirect_uri.clone());
-        // Client authentication as the provider advertises (basic is the RFC default).
-        let methods = metadata.token_endpoint_auth_methods_supported();
-        let basic_ok = methods.is_none_or(|m| m.contains(&CoreClientAuthMethod::ClientSecretBasic));
-        let post_ok = methods.is_some_and(|m| m.contains(&CoreClientAuthMethod::ClientSecretPost));
-        if !basic_ok && post_ok {
-            client.set_auth_type(openidconnect::AuthType::RequestBody)
-        } else {
-            client
-        }
-    }
-
-    /// Fetches the JWKS again (after an unknown `kid`): the first time at
-    /// once (the provider may have rotated its keys just after discovery),
-    /// then at most once per [`JWKS_REFETCH_MIN_INTERVAL`], so tokens with
-    /// made-up key ids cannot make the BFF fetch per request. Returns the
-    /// (possibly unchanged) discovery.
-    pub async fn refetch_jwks(
-        &self,
-        http: &HttpClient,
-        seen: &Arc<Discovered>,
-    ) -> Result<Arc<Discovered>, Error> {
-        let _guard = self.fetching.lock().await;
-        let current = self.cached().unwrap_or_else(|| seen.clone());
-        if !Arc::ptr_eq(&current, seen)
-            || current
-                .jwks_refetched_at
-                .is_some_and(|t| t.elapsed() < JWKS_REFETCH_MIN_INTERVAL)
-        {
-            return Ok(current);
-        }
-        let jwks = JsonWebKeySet::fetch_async(current.metadata.jwks_uri(), &http.oidc())
-            .await
-            .map_err(|e| discovery_error(self.id(), e))?;
-        let metadata = current.metadata.clone().set_jwks(jwks);
-        let client = self.build_client(&metadata);
-        tracing::info!(provider = %self.id(), "JWKS fetched again after an unknown key id");
-        let now = Instant::now();
-        let d = Arc::new(Discovered {
-            metadata,
-            client,
-            fetched_at: current.fetched_at,
-            jwks_fetched_at: now,
-            jwks_refetched_at: Some(now),
         });
-        *self.cache.write().expect("cache lock") = Some(d.clone());
-        Ok(d)
     }
 
-    /// Validates an ID token; on an unknown `kid` fetches the JWKS once and tries again.
-    pub async fn verify_id_token(
+    /// Starts an authorization request: PKCE S256, `state`, and for OIDC a nonce.
+    pub(crate) async fn authorization_request(&self, http: &HttpClient) -> Result<AuthRequest, ProtocolError> {
+        match &self.kind {
+            Kind::Oidc(o) => o.authorization_request(http).await,
+            Kind::OAuth2(o) => Ok(o.authorization_request()),
+        }
+    }
+
+    /// Completes a login: checks the response's issuer, exchanges the code
+    /// once (with the verifier and the client's credentials), and finds out
+    /// who signed in (the verified ID token, or the user endpoint).
+    pub(crate) async fn complete_login(
         &self,
         http: &HttpClient,
-        disc: &Arc<Discovered>,
-        id_token: &CoreIdToken,
-        nonce: &Nonce,
-    ) -> Result<CoreIdTokenClaims, Error> {
-        let template = self.settings.issuer_template.as_deref();
-        match verify_with(disc, &self.settings.client_id, template, id_token, nonce) {
-            Err(ClaimsVerificationError::SignatureVerification(
-                SignatureVerificationError::NoMatchingKey,
-            )) => {
-                // The token names a key the provider does not publish: if the
-                // JWKS cannot be fetched again, the token is unverifiable.
-                let fresh = self.refetch_jwks(http, disc).await.map_err(|e| {
-                    Error::InvalidIdToken(format!(
-                        "no key of the provider matches and the JWKS could not be fetched again ({e})"
-                    ))
-                })?;
-                verify_with(&fresh, &self.settings.client_id, template, id_token, nonce)
-                    .map_err(id_token_error)
-            }
-            other => other.map_err(id_token_error),
+        callback: Callback,
+        pending: &Pending<'_>,
+    ) -> Result<LoggedIn, ProtocolError> {
+        match &self.kind {
+            Kind::Oidc(o) => o.complete_login(http, callback, pending).await,
+            Kind::OAuth2(o) => o.complete_login(http, callback, pending).await,
+        }
+    }
+
+    /// Uses a refresh token; a new ID token is verified before it is returned.
+    pub(crate) async fn refresh(
+        &self,
+        http: &HttpClient,
+        refresh: &Secret,
+        login: &LoginFacts<'_>,
+    ) -> Result<TokenSet, RefreshError> {
+        match &self.kind {
+            Kind::Oidc(o) => o.refresh(http, refresh, login).await,
+            Kind::OAuth2(o) => o.refresh(http, refresh).await,
+        }
+    }
+
+    /// A client-credentials token of the BFF itself.
+    pub(crate) async fn client_credentials(
+        &self,
+        http: &HttpClient,
+        scopes: &[String],
+    ) -> Result<TokenSet, ProtocolError> {
+        match &self.kind {
+            Kind::Oidc(o) => o.client_credentials(http, scopes).await,
+            Kind::OAuth2(o) => o.client_credentials(http, scopes).await,
+        }
+    }
+
+    /// The user's information at the provider, fetched with the access
+    /// token; its subject must be `sub`.
+    pub(crate) async fn userinfo(
+        &self,
+        http: &HttpClient,
+        access_token: &Secret,
+        sub: &str,
+    ) -> Result<serde_json::Value, ProtocolError> {
+        match &self.kind {
+            Kind::Oidc(o) => o.userinfo(http, access_token, sub).await,
+            Kind::OAuth2(o) => o.userinfo(http, access_token, sub).await,
+        }
+    }
+
+    /// Revokes a token (RFC 7009); `None` when the provider has no
+    /// revocation endpoint.
+    pub(crate) async fn revoke(
+        &self,
+        http: &HttpClient,
+        token: &Secret,
+        kind: TokenKind,
+    ) -> Option<Result<(), String>> {
+        match &self.kind {
+            Kind::Oidc(o) => o.revoke(http, token, kind).await,
+            Kind::OAuth2(o) => o.revoke(http, token, kind).await,
+        }
+    }
+
+    /// The provider's end-session URL, when it has one (OIDC).
+    pub(crate) async fn end_session_url(
+        &self,
+        http: &HttpClient,
+        id_token: Option<&Secret>,
+        post_logout: &Url,
+    ) -> Option<Url> {
+        match &self.kind {
+            Kind::Oidc(o) => o.end_session_url(http, id_token, post_logout).await,
+            Kind::OAuth2(_) => None,
         }
     }
 }
 
-/// Checks an ID token against one discovery (JWKS, algorithm allow-list,
-/// `iss`, `aud`, `azp`, `exp`, `iat`, `nonce`), without refetching anything.
-pub fn verify_with(
-    disc: &Discovered,
-    client_id: &str,
-    issuer_template: Option<&str>,
-    id_token: &CoreIdToken,
-    nonce: &Nonce,
-) -> Result<CoreIdTokenClaims, ClaimsVerificationError> {
-    let advertised = disc.metadata.id_token_signing_alg_values_supported();
-    let algs: Vec<_> = ALLOWED_ALGS
+/// The scopes to send: `openid` is added by openidconnect itself.
+fn scopes_of(settings: &ProviderSettings) -> impl Iterator<Item = String> + '_ {
+    settings
+        .scopes
         .iter()
-        .filter(|a| advertised.contains(a))
+        .filter(|s| s.as_str() != "openid")
         .cloned()
-        .collect();
-    let verifier = disc
-        .client
-        .id_token_verifier()
-        .set_allowed_algs(algs)
-        .set_issue_time_verifier_fn(|iat| {
-            let now = chrono::Utc::now();
-            let skew = chrono_secs(IAT_FUTURE_SKEW);
-            if iat > now + skew {
-                Err(format!("issued in the future ({iat})"))
-            } else if iat < now - chrono_secs(IAT_MAX_AGE) {
-                Err(format!("issued too long ago ({iat})"))
-            } else {
-                Ok(())
-            }
-        });
-    let verifier = verifier.require_issuer_match(issuer_template.is_none());
-    let claims = id_token.claims(&verifier, nonce)?.clone();
-    if let Some(template) = issuer_template {
-        // Multi-tenant: iss must be the template with the token's own tenant.
-        let tid = verified_claim(&id_token.to_string(), "tid")
-            .ok_or_else(|| ClaimsVerificationError::InvalidIssuer("no tid claim".into()))?;
-        if claims.issuer().as_str() != template.replace("{tenantid}", &tid) {
-            return Err(ClaimsVerificationError::InvalidIssuer(
-                "iss does not match the token's tenant".into(),
-            ));
-        }
-    }
-    // OpenID Connect Core 3.1.3.7 steps 4-5, which openidconnect leaves to the client.
-    let azp = claims.authorized_party().map(|a| a.as_str());
-    if claims.audiences().len() > 1 && azp.is_none() {
-        return Err(ClaimsVerificationError::InvalidAudience(
-            "several audiences and no azp".into(),
-        ));
-    }
-    if let Some(azp) = azp
-        && azp != client_id
-    {
-        return Err(ClaimsVerificationError::InvalidAudience(
-            "azp is another client".into(),
-        ));
-    }
-    Ok(claims)
 }
 
-/// Reads one string claim of a JWT whose signature has already been verified.
-pub fn verified_claim(jwt: &str, name: &str) -> Option<String> {
-    use base64::Engine;
-    let payload = jwt.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .ok()?;
-    let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    value.get(name)?.as_str().map(str::to_owned)
-}
-
-fn chrono_secs(d: Duration) -> chrono::TimeDelta {
-    chrono::TimeDelta::seconds(d.as_secs() as i64)
-}
-
-fn id_token_error(e: ClaimsVerificationError) -> Error {
-    // The messages of openidconnect name the failed check, never the token;
-    // a signature failure also names its cause (disallowed `alg`, no key...).
-    match e {
-        ClaimsVerificationError::SignatureVerification(inner) => {
-            Error::InvalidIdToken(format!("signature verification failed: {inner}"))
-        }
-        other => Error::InvalidIdToken(other.to_string()),
+/// Fetches JSON from a provider's user endpoint with the access token.
+async fn get_json(http: &HttpClient, url: Url, access_token: &Secret) -> Result<serde_json::Value, ProtocolError> {
+    let request = http
+        .reqwest()
+        .get(url)
+        .bearer_auth(access_token.expose())
+        .header("accept", "application/json");
+    let (status, body) = http.send(request).await.map_err(|e| e.during("user endpoint"))?;
+    if status == reqwest::StatusCode::UNAUTHORIZED {
+        return Err(ProtocolError::AccessTokenRejected);
     }
-}
-
-fn discovery_error(provider: &str, e: DiscoveryError<HttpError>) -> Error {
-    match e {
-        DiscoveryError::Request(HttpError::Timeout) => Error::ProviderTimeout,
-        DiscoveryError::Request(e) => {
-            Error::ProviderError(format!("discovery of `{provider}`: {e}"))
-        }
-        DiscoveryError::Response(status, _, msg) => {
-            Error::ProviderError(format!("discovery of `{provider}`: HTTP {status}: {msg}"))
-        }
-        DiscoveryError::Parse(e) => Error::ProviderError(format!(
-            "discovery of `{provider}`: bad JSON at {}",
-            e.path()
-        )),
-        other => Error::ProviderError(format!("discovery of `{provider}`: {other}")),
+    if !status.is_success() {
+        return Err(ProtocolError::Provider(format!(
+            "user endpoint answered HTTP {status}"
+        )));
     }
+    serde_json::from_slice(&body)
+        .map_err(|_| ProtocolError::Provider("the user endpoint's answer is not JSON".into()))
 }
 
 /// All configured providers, in configuration order.
 #[derive(Debug, Default)]
-pub struct Providers {
+pub(crate) struct Providers {
     list: Vec<Arc<Provider>>,
 }
 
 impl Providers {
-    /// Wraps the configured providers.
-    pub fn new(settings: &[ProviderSettings], redirect_uri: &Url, ttl: Duration) -> Self {
+    /// The configured providers.
+    pub(crate) fn new(settings: &[ProviderSettings], discovery_ttl: Duration) -> Self {
         Self {
             list: settings
                 .iter()
-                .map(|s| Arc::new(Provider::new(s.clone(), redirect_uri, ttl)))
+                .map(|s| Arc::new(Provider::new(s.clone(), discovery_ttl)))
                 .collect(),
         }
     }
 
     /// By id, or the first one when `id` is `None`.
-    pub fn get(&self, id: Option<&str>) -> Option<&Arc<Provider>> {
+    pub(crate) fn get(&self, id: Option<&str>) -> Option<&Arc<Provider>> {
         match id {
             None => self.list.first(),
             Some(id) => self.list.iter().find(|p| p.id() == id),
@@ -521,12 +348,62 @@ impl Providers {
     }
 
     /// Every provider.
-    pub fn iter(&self) -> impl Iterator<Item = &Arc<Provider>> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Arc<Provider>> {
         self.list.iter()
     }
 
-    /// Whether every provider's discovery is loaded.
-    pub fn all_ready(&self) -> bool {
+    /// Whether there is exactly one provider (its callback is `/callback`).
+    pub(crate) fn single(&self) -> bool {
+        self.list.len() == 1
+    }
+
+    /// Whether every provider can serve logins.
+    pub(crate) fn all_ready(&self) -> bool {
         self.list.iter().all(|p| p.is_ready())
     }
+
+    /// Verifies a back-channel logout token: the provider is the one whose
+    /// issuer (or issuer template) and client id the token names — read
+    /// unverified only to choose — and that provider's verifier decides.
+    pub(crate) async fn verify_logout_token(
+        &self,
+        http: &HttpClient,
+        token: &str,
+    ) -> Result<(Arc<Provider>, VerifiedClaims), ProtocolError> {
+        let invalid = |why: &str| ProtocolError::InvalidLogoutToken(why.to_owned());
+        if token.len() > 16 * 1024 {
+            return Err(invalid("too long"));
+        }
+        let parsed =
+            verify::SignedToken::from_str(token).map_err(|_| invalid("not a signed JWT with the expected claims"))?;
+        let (iss, aud) = addressing(token).ok_or_else(|| invalid("no iss or aud"))?;
+        let (provider, oidc) = self
+            .list
+            .iter()
+            .find_map(|p| match &p.kind {
+                Kind::Oidc(o) if o.addressed_by(&iss, &aud) => Some((p, o)),
+                _ => None,
+            })
+            .ok_or_else(|| invalid("iss and aud name no configured provider"))?;
+        let claims = oidc.verify_logout_token(http, &parsed).await?;
+        Ok((provider.clone(), claims))
+    }
+}
+
+/// A JWT's `iss` and `aud` read without verifying anything: used only to
+/// choose which provider's verifier checks the token.
+fn addressing(token: &str) -> Option<(String, Vec<String>)> {
+    use base64::Engine;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    let iss = v.get("iss")?.as_str()?.to_owned();
+    let aud = match v.get("aud")? {
+        serde_json::Value::String(s) => vec![s.clone()],
+        serde_json::Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect(),
+        _ => return None,
+    };
+    Some((iss, aud))
 }

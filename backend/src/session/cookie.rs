@@ -4,9 +4,11 @@
 //!   SameSite=Lax; Path=/`, no `Domain`: the `__Host-` prefix makes the
 //!   browser refuse it otherwise), or `keyway` without `Secure` on loopback
 //!   http development;
-//! - the pending-login cookie, `__Host-keyway-login` / `keyway-login`, that
-//!   binds a started login to the browser that started it, removed when the
-//!   last pending login of the browser completes.
+//! - one pending-login cookie per started login, `__Host-keyway-login-<tag>`
+//!   / `keyway-login-<tag>`, holding the login's state, PKCE verifier and
+//!   nonce sealed with the session key (see `login::pending`): it binds the
+//!   login to the browser that started it and costs the store nothing. It
+//!   lives for the login timeout and is removed by the callback.
 //!
 //! `SameSite=Lax` (not Strict) because the provider's redirect back to
 //! `/callback` is a cross-site top-level navigation; the callback itself is a
@@ -20,7 +22,7 @@ use std::time::Duration;
 pub struct CookieSettings {
     secure: bool,
     session_name: &'static str,
-    login_name: &'static str,
+    login_prefix: &'static str,
 }
 
 impl CookieSettings {
@@ -30,13 +32,13 @@ impl CookieSettings {
             Self {
                 secure,
                 session_name: "__Host-keyway",
-                login_name: "__Host-keyway-login",
+                login_prefix: "__Host-keyway-login-",
             }
         } else {
             Self {
                 secure,
                 session_name: "keyway",
-                login_name: "keyway-login",
+                login_prefix: "keyway-login-",
             }
         }
     }
@@ -46,9 +48,9 @@ impl CookieSettings {
         self.session_name
     }
 
-    /// The pending-login cookie's name.
-    pub fn login_name(&self) -> &'static str {
-        self.login_name
+    /// The prefix of the pending-login cookies' names.
+    pub fn login_prefix(&self) -> &'static str {
+        self.login_prefix
     }
 
     fn build(&self, name: &str, value: &str, max_age: Option<Duration>) -> HeaderValue {
@@ -73,20 +75,20 @@ impl CookieSettings {
         self.build(self.session_name, "", Some(Duration::ZERO))
     }
 
-    /// `Set-Cookie` for the pending-login binding.
-    pub fn login(&self, id: &str, max_age: Duration) -> HeaderValue {
-        self.build(self.login_name, id, Some(max_age))
+    /// `Set-Cookie` for a pending-login cookie (`name` has the login prefix).
+    pub fn login(&self, name: &str, value: &str, max_age: Duration) -> HeaderValue {
+        self.build(name, value, Some(max_age))
     }
 
-    /// `Set-Cookie` that removes the pending-login cookie.
-    pub fn clear_login(&self) -> HeaderValue {
-        self.build(self.login_name, "", Some(Duration::ZERO))
+    /// `Set-Cookie` that removes the pending-login cookie `name`.
+    pub fn clear_login(&self, name: &str) -> HeaderValue {
+        self.build(name, "", Some(Duration::ZERO))
     }
 }
 
-/// The value of cookie `name` in the request, if present (first wins).
-/// Malformed cookie headers are ignored, never an error.
-pub fn read(headers: &HeaderMap, name: &str) -> Option<String> {
+/// Every cookie of the request, as (name, value). Malformed cookie headers
+/// are skipped, never an error.
+fn all(headers: &HeaderMap) -> impl Iterator<Item = (String, String)> + '_ {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -96,8 +98,17 @@ pub fn read(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
         .flat_map(cookie::Cookie::split_parse_encoded)
         .filter_map(Result::ok)
-        .find(|c| c.name() == name)
-        .map(|c| c.value().to_owned())
+        .map(|c| (c.name().to_owned(), c.value().to_owned()))
+}
+
+/// The value of cookie `name` in the request, if present (first wins).
+pub fn read(headers: &HeaderMap, name: &str) -> Option<String> {
+    all(headers).find(|(n, _)| n == name).map(|(_, v)| v)
+}
+
+/// Every cookie whose name starts with `prefix`, as (name, value).
+pub fn read_prefixed(headers: &HeaderMap, prefix: &str) -> Vec<(String, String)> {
+    all(headers).filter(|(n, _)| n.starts_with(prefix)).collect()
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use tower_http::services::ServeDir;
 
 /// The SPA's files and the CSP that fits its `index.html`.
 #[derive(Debug, Clone)]
-pub struct StaticSite {
+pub(crate) struct StaticSite {
     dir: PathBuf,
     index: axum::body::Bytes,
     /// The Content-Security-Policy header value.
@@ -27,7 +27,7 @@ pub struct StaticSite {
 }
 
 /// The CSP for pages whose inline scripts have these hashes.
-pub fn csp_for(script_hashes: &[String]) -> HeaderValue {
+pub(crate) fn csp_for(script_hashes: &[String]) -> HeaderValue {
     let mut script_src = String::from("'self' 'wasm-unsafe-eval'");
     for h in script_hashes {
         script_src.push_str(&format!(" 'sha256-{h}'"));
@@ -40,7 +40,7 @@ pub fn csp_for(script_hashes: &[String]) -> HeaderValue {
 }
 
 /// The SHA-256 (base64) of each inline `<script>` body in an HTML page.
-pub fn inline_script_hashes(html: &str) -> Vec<String> {
+pub(crate) fn inline_script_hashes(html: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut rest = html;
     while let Some(start) = rest.find("<script") {
@@ -65,7 +65,7 @@ pub fn inline_script_hashes(html: &str) -> Vec<String> {
 
 impl StaticSite {
     /// Reads `index.html` of `dir` and prepares the CSP.
-    pub fn open(dir: &Path) -> std::io::Result<Self> {
+    pub(crate) fn open(dir: &Path) -> std::io::Result<Self> {
         let index = std::fs::read(dir.join("index.html"))?;
         let hashes = inline_script_hashes(&String::from_utf8_lossy(&index));
         Ok(Self {
@@ -76,7 +76,7 @@ impl StaticSite {
     }
 
     /// Serves a request for a file or a client route.
-    pub async fn serve(&self, req: Request<axum::body::Body>) -> Response {
+    pub(crate) async fn serve(&self, req: Request<axum::body::Body>) -> Response {
         let path = req.uri().path().to_owned();
         let last = path.rsplit('/').next().unwrap_or("");
         if path == "/" || path == "/index.html" || !last.contains('.') {
@@ -115,7 +115,7 @@ impl StaticSite {
 }
 
 /// Whether a file name carries Trunk's content hash (`name-0123456789abcdef.ext`).
-pub fn is_hashed(name: &str) -> bool {
+pub(crate) fn is_hashed(name: &str) -> bool {
     let stem = name.split('.').next().unwrap_or("").trim_end_matches("_bg");
     stem.rsplit_once('-')
         .is_some_and(|(_, h)| h.len() >= 16 && h.bytes().all(|b| b.is_ascii_hexdigit()))

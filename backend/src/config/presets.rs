@@ -1,11 +1,14 @@
 //! Presets: providers Keyway knows by name, so that a user configures only a
 //! client id and secret (and, for some, a tenant, realm, domain or base URL).
+//! A preset is a set of configuration defaults: the protocol and its
+//! endpoints or issuer, the scopes, how to read the user. Settings the user
+//! writes win over them. The setup guide of each is in `docs/providers.md`.
 //!
-//! Each preset says where the endpoints are, which scopes to ask for, how to
-//! read the user, and the provider's quirks. The setup guide of each is in
-//! `docs/providers.md`.
+//! Issuers are kept as the exact strings the providers publish (Google's
+//! has no trailing slash, Auth0's has one): OpenID Connect compares issuers
+//! as strings, so `https://accounts.google.com/` would not match.
 
-use keyway_shared::ProviderKind;
+use super::provider::{ClaimMap, OAuth2Endpoints, OAuth2Settings, OidcSettings, Protocol};
 use url::Url;
 
 /// Names accepted by `preset = "..."` / `KEYWAY_PROVIDER`.
@@ -22,7 +25,7 @@ pub const NAMES: &[&str] = &[
 
 /// Preset parameters a user may have to give.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PresetParams {
+pub(crate) struct PresetParams {
     /// Microsoft Entra tenant (`common`, `organizations`, `consumers` or a tenant id / domain).
     pub tenant: Option<String>,
     /// Base URL of a self-hosted GitLab or a Keycloak server.
@@ -35,65 +38,15 @@ pub struct PresetParams {
     pub authorization_server: Option<String>,
 }
 
-/// Where a plain OAuth 2.0 provider's endpoints are.
+/// What a preset resolves to: defaults for a provider's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OAuth2Endpoints {
-    /// Authorization endpoint.
-    pub authorization: Url,
-    /// Token endpoint.
-    pub token: Url,
-    /// The user endpoint (identity).
-    pub user: Url,
-    /// GitHub's e-mail list, to find the primary verified address.
-    pub emails: Option<Url>,
-    /// RFC 7009 revocation endpoint, if any.
-    pub revocation: Option<Url>,
-}
-
-/// How to read the user from a plain OAuth 2.0 user endpoint: for each field,
-/// the JSON members to try in order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClaimMap {
-    /// Subject (numbers are turned into strings).
-    pub sub: Vec<String>,
-    /// Display name.
-    pub name: Vec<String>,
-    /// E-mail.
-    pub email: Vec<String>,
-    /// Picture URL.
-    pub picture: Vec<String>,
-}
-
-impl Default for ClaimMap {
-    fn default() -> Self {
-        let v = |s: &[&str]| s.iter().map(|x| (*x).to_owned()).collect();
-        Self {
-            sub: v(&["sub", "id"]),
-            name: v(&["name", "preferred_username", "login"]),
-            email: v(&["email"]),
-            picture: v(&["picture", "avatar_url"]),
-        }
-    }
-}
-
-/// What a preset resolves to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Preset {
+pub(crate) struct Preset {
     /// Display name.
     pub name: &'static str,
-    /// Protocol.
-    pub kind: ProviderKind,
-    /// OIDC issuer (discovery), for OIDC presets.
-    pub issuer: Option<Url>,
-    /// Microsoft multi-tenant: the issuer of ID tokens is this template with
-    /// `{tenantid}` replaced by the token's `tid`.
-    pub issuer_template: Option<String>,
-    /// Endpoints, for plain OAuth 2.0 presets.
-    pub oauth2: Option<OAuth2Endpoints>,
+    /// The protocol, with its issuer or endpoints.
+    pub protocol: Protocol,
     /// Default scopes.
     pub scopes: Vec<String>,
-    /// How to read the user (OAuth 2.0 presets).
-    pub claims: ClaimMap,
 }
 
 fn url(s: &str) -> Result<Url, String> {
@@ -104,16 +57,16 @@ fn scopes(s: &[&str]) -> Vec<String> {
     s.iter().map(|x| (*x).to_owned()).collect()
 }
 
-fn oidc(name: &'static str, issuer: Url) -> Preset {
-    Preset {
+fn oidc(name: &'static str, issuer: String) -> Result<Preset, String> {
+    url(&issuer)?;
+    Ok(Preset {
         name,
-        kind: ProviderKind::Oidc,
-        issuer: Some(issuer),
-        issuer_template: None,
-        oauth2: None,
+        protocol: Protocol::Oidc(OidcSettings {
+            issuer,
+            issuer_template: None,
+        }),
         scopes: scopes(&["openid", "profile", "email"]),
-        claims: ClaimMap::default(),
-    }
+    })
 }
 
 fn required<'a>(value: &'a Option<String>, what: &str, preset: &str) -> Result<&'a str, String> {
@@ -137,29 +90,28 @@ fn host_only(domain: &str, preset: &str) -> Result<String, String> {
 }
 
 /// Resolves a preset by name with its parameters.
-pub fn resolve(preset: &str, p: &PresetParams) -> Result<Preset, String> {
+pub(crate) fn resolve(preset: &str, p: &PresetParams) -> Result<Preset, String> {
     match preset {
         "github" => Ok(Preset {
             name: "GitHub",
-            kind: ProviderKind::Oauth2,
-            issuer: None,
-            issuer_template: None,
-            oauth2: Some(OAuth2Endpoints {
-                authorization: url("https://github.com/login/oauth/authorize")?,
-                token: url("https://github.com/login/oauth/access_token")?,
-                user: url("https://api.github.com/user")?,
-                emails: Some(url("https://api.github.com/user/emails")?),
-                revocation: None,
-            }),
+            protocol: Protocol::OAuth2(Box::new(OAuth2Settings {
+                endpoints: OAuth2Endpoints {
+                    authorization: url("https://github.com/login/oauth/authorize")?,
+                    token: url("https://github.com/login/oauth/access_token")?,
+                    user: url("https://api.github.com/user")?,
+                    emails: Some(url("https://api.github.com/user/emails")?),
+                    revocation: None,
+                },
+                claims: ClaimMap {
+                    sub: scopes(&["id"]),
+                    name: scopes(&["name", "login"]),
+                    email: scopes(&["email"]),
+                    picture: scopes(&["avatar_url"]),
+                },
+            })),
             scopes: scopes(&["read:user", "user:email"]),
-            claims: ClaimMap {
-                sub: scopes(&["id"]),
-                name: scopes(&["name", "login"]),
-                email: scopes(&["email"]),
-                picture: scopes(&["avatar_url"]),
-            },
         }),
-        "google" => Ok(oidc("Google", url("https://accounts.google.com")?)),
+        "google" => oidc("Google", "https://accounts.google.com".into()),
         "microsoft" => {
             let tenant = p
                 .tenant
@@ -174,10 +126,12 @@ pub fn resolve(preset: &str, p: &PresetParams) -> Result<Preset, String> {
             }
             let mut preset = oidc(
                 "Microsoft",
-                url(&format!("https://login.microsoftonline.com/{tenant}/v2.0"))?,
-            );
-            if matches!(tenant, "common" | "organizations" | "consumers") {
-                preset.issuer_template =
+                format!("https://login.microsoftonline.com/{tenant}/v2.0"),
+            )?;
+            if matches!(tenant, "common" | "organizations" | "consumers")
+                && let Protocol::Oidc(oidc) = &mut preset.protocol
+            {
+                oidc.issuer_template =
                     Some("https://login.microsoftonline.com/{tenantid}/v2.0".into());
             }
             Ok(preset)
@@ -188,9 +142,7 @@ pub fn resolve(preset: &str, p: &PresetParams) -> Result<Preset, String> {
                 .as_deref()
                 .unwrap_or("https://gitlab.com")
                 .trim_end_matches('/');
-            let mut preset = oidc("GitLab", url(base)?);
-            preset.scopes = scopes(&["openid", "profile", "email"]);
-            Ok(preset)
+            oidc("GitLab", base.to_owned())
         }
         "keycloak" => {
             let base = required(&p.base_url, "base_url", "keycloak")?.trim_end_matches('/');
@@ -198,12 +150,12 @@ pub fn resolve(preset: &str, p: &PresetParams) -> Result<Preset, String> {
             if realm.contains('/') {
                 return Err("the `keycloak` preset's realm may not contain `/`".into());
             }
-            Ok(oidc("Keycloak", url(&format!("{base}/realms/{realm}"))?))
+            oidc("Keycloak", format!("{base}/realms/{realm}"))
         }
         "auth0" => {
             let domain = host_only(required(&p.domain, "domain", "auth0")?, "auth0")?;
             // Auth0's issuer ends with a slash.
-            Ok(oidc("Auth0", url(&format!("https://{domain}/"))?))
+            oidc("Auth0", format!("https://{domain}/"))
         }
         "okta" => {
             let domain = host_only(required(&p.domain, "domain", "okta")?, "okta")?;
@@ -211,7 +163,7 @@ pub fn resolve(preset: &str, p: &PresetParams) -> Result<Preset, String> {
                 Some(server) if !server.is_empty() => format!("https://{domain}/oauth2/{server}"),
                 _ => format!("https://{domain}"),
             };
-            Ok(oidc("Okta", url(&issuer)?))
+            oidc("Okta", issuer)
         }
         "oidc" => Err("the `oidc` preset needs an `issuer`".into()),
         other => Err(format!(
@@ -229,11 +181,23 @@ mod tests {
         PresetParams::default()
     }
 
+    fn issuer(preset: &str, p: &PresetParams) -> String {
+        match resolve(preset, p).unwrap().protocol {
+            Protocol::Oidc(o) => o.issuer,
+            Protocol::OAuth2(_) => panic!("{preset} is OIDC"),
+        }
+    }
+
     #[test]
     fn github_is_plain_oauth2_with_json_endpoints() {
         let g = resolve("github", &params()).unwrap();
-        assert_eq!(g.kind, ProviderKind::Oauth2);
-        let e = g.oauth2.unwrap();
+        let Protocol::OAuth2(o) = g.protocol else {
+            panic!("GitHub is plain OAuth 2.0")
+        };
+        let OAuth2Settings {
+            endpoints: e,
+            claims,
+        } = *o;
         assert_eq!(
             e.authorization.as_str(),
             "https://github.com/login/oauth/authorize"
@@ -248,79 +212,53 @@ mod tests {
             "https://api.github.com/user/emails"
         );
         assert_eq!(g.scopes, ["read:user", "user:email"]);
-        assert_eq!(g.claims.sub, ["id"]);
+        assert_eq!(claims.sub, ["id"]);
     }
 
+    /// The issuers exactly as the providers publish them (OIDC compares strings).
     #[test]
-    fn oidc_presets_resolve_their_issuers() {
-        assert_eq!(
-            resolve("google", &params())
-                .unwrap()
-                .issuer
-                .unwrap()
-                .as_str(),
-            "https://accounts.google.com/"
-        );
+    fn oidc_presets_resolve_their_issuers_exactly() {
+        assert_eq!(issuer("google", &params()), "https://accounts.google.com");
         let ms = resolve("microsoft", &params()).unwrap();
-        assert_eq!(
-            ms.issuer.unwrap().as_str(),
-            "https://login.microsoftonline.com/common/v2.0"
-        );
+        let Protocol::Oidc(ms) = ms.protocol else {
+            panic!()
+        };
+        assert_eq!(ms.issuer, "https://login.microsoftonline.com/common/v2.0");
         assert_eq!(
             ms.issuer_template.as_deref(),
             Some("https://login.microsoftonline.com/{tenantid}/v2.0")
         );
-        let single = resolve(
-            "microsoft",
-            &PresetParams {
-                tenant: Some("contoso.onmicrosoft.com".into()),
-                ..params()
-            },
-        )
-        .unwrap();
+        let single = PresetParams {
+            tenant: Some("contoso.onmicrosoft.com".into()),
+            ..params()
+        };
+        let Protocol::Oidc(single) = resolve("microsoft", &single).unwrap().protocol else {
+            panic!()
+        };
         assert!(single.issuer_template.is_none());
-        assert_eq!(
-            resolve("gitlab", &params())
-                .unwrap()
-                .issuer
-                .unwrap()
-                .as_str(),
-            "https://gitlab.com/"
-        );
+        assert_eq!(issuer("gitlab", &params()), "https://gitlab.com");
         let own = PresetParams {
             base_url: Some("https://git.example.com/".into()),
             ..params()
         };
-        assert_eq!(
-            resolve("gitlab", &own).unwrap().issuer.unwrap().as_str(),
-            "https://git.example.com/"
-        );
+        assert_eq!(issuer("gitlab", &own), "https://git.example.com");
         let kc = PresetParams {
             base_url: Some("https://sso.example.com".into()),
             realm: Some("main".into()),
             ..params()
         };
-        assert_eq!(
-            resolve("keycloak", &kc).unwrap().issuer.unwrap().as_str(),
-            "https://sso.example.com/realms/main"
-        );
+        assert_eq!(issuer("keycloak", &kc), "https://sso.example.com/realms/main");
         let a0 = PresetParams {
             domain: Some("acme.eu.auth0.com".into()),
             ..params()
         };
-        assert_eq!(
-            resolve("auth0", &a0).unwrap().issuer.unwrap().as_str(),
-            "https://acme.eu.auth0.com/"
-        );
+        assert_eq!(issuer("auth0", &a0), "https://acme.eu.auth0.com/");
         let okta = PresetParams {
             domain: Some("acme.okta.com".into()),
             authorization_server: Some("default".into()),
             ..params()
         };
-        assert_eq!(
-            resolve("okta", &okta).unwrap().issuer.unwrap().as_str(),
-            "https://acme.okta.com/oauth2/default"
-        );
+        assert_eq!(issuer("okta", &okta), "https://acme.okta.com/oauth2/default");
     }
 
     #[test]

@@ -1,0 +1,222 @@
+//! `[[apis]]`: the upstream APIs reachable through `/bff/api/{name}/...`.
+
+use super::error::ConfigErrors;
+use super::provider::ProviderSettings;
+use super::raw::RawApi;
+use super::values::{duration, is_identifier, is_loopback_host, unknown_keys};
+use serde::Serialize;
+use std::time::Duration;
+use url::Url;
+
+/// Which token the API proxy attaches for an upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApiToken {
+    /// The signed-in user's access token.
+    User,
+    /// A client-credentials token of the BFF itself.
+    Client,
+    /// The user's token when signed in, else the client's.
+    UserOrClient,
+}
+
+/// An upstream API reachable at `/bff/api/{name}/...`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ApiSettings {
+    /// Path segment after `/bff/api/`.
+    pub name: String,
+    /// Base URL requests are forwarded to.
+    pub url: Url,
+    /// Which token to attach.
+    pub token: ApiToken,
+    /// The provider whose tokens this API takes: a session of another
+    /// provider is refused, and client-credentials tokens come from it.
+    pub provider: String,
+    /// Scopes of the client-credentials token.
+    pub scopes: Vec<String>,
+    /// Timeout of one upstream call (default: `http_timeout`).
+    #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Duration>,
+    /// Largest request body forwarded.
+    pub max_body: usize,
+    /// Whether a plain-http URL on a host other than loopback is allowed.
+    pub allow_http: bool,
+    /// Request headers forwarded to this API beyond the standard ones
+    /// (lowercase names).
+    pub forward_headers: Vec<String>,
+}
+
+/// Request headers that are never forwarded to an API, whatever its
+/// `forward_headers` say: the browser's credentials and CSRF header,
+/// hop-by-hop headers, and forwarding headers (Keyway sets its own).
+pub(crate) const NEVER_FORWARDED: &[&str] = &[
+    "authorization",
+    "connection",
+    "content-length",
+    "cookie",
+    "forwarded",
+    "host",
+    "keep-alive",
+    "origin",
+    "proxy-authorization",
+    "proxy-connection",
+    "referer",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "x-csrf",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-real-ip",
+];
+
+/// Reads and checks every API.
+pub(super) fn read_all(
+    errs: &mut ConfigErrors,
+    raws: &[RawApi],
+    providers: &[ProviderSettings],
+) -> Vec<ApiSettings> {
+    let mut apis: Vec<ApiSettings> = Vec::new();
+    for (i, raw) in raws.iter().enumerate() {
+        if let Some(api) = read_one(errs, i, raw, providers) {
+            if apis.iter().any(|a| a.name == api.name) {
+                errs.push(
+                    format!("apis[{i}].name"),
+                    format!("`{}` is used by two APIs", api.name),
+                );
+            }
+            apis.push(api);
+        }
+    }
+    apis
+}
+
+fn read_one(
+    errs: &mut ConfigErrors,
+    i: usize,
+    raw: &RawApi,
+    providers: &[ProviderSettings],
+) -> Option<ApiSettings> {
+    let before = errs.count();
+    let key = |k: &str| format!("apis[{i}].{k}");
+    unknown_keys(errs, &key(""), &raw.unknown);
+    let name = raw.name.clone().unwrap_or_default();
+    if !is_identifier(&name) {
+        errs.push(
+            key("name"),
+            "missing or invalid: use letters, digits, `-` and `_` only",
+        );
+    }
+    let allow_http = raw.allow_http.unwrap_or(false);
+    let url = url(errs, &key("url"), raw.url.as_deref(), allow_http);
+    let token = match raw.token.as_deref() {
+        None | Some("user") => ApiToken::User,
+        Some("client") => ApiToken::Client,
+        Some("user_or_client") => ApiToken::UserOrClient,
+        Some(other) => {
+            errs.push(
+                key("token"),
+                format!("`{other}` is not one of `user`, `client`, `user_or_client`"),
+            );
+            ApiToken::User
+        }
+    };
+    let provider = provider(errs, &key("provider"), raw.provider.as_deref(), providers);
+    let forward_headers = forward_headers(errs, &key("forward_headers"), raw.forward_headers.as_deref());
+    let timeout = raw
+        .timeout
+        .as_deref()
+        .map(|t| duration(errs, || key("timeout"), Some(t), Duration::from_secs(10)));
+    if errs.count() > before {
+        return None;
+    }
+    Some(ApiSettings {
+        name,
+        url: url?,
+        token,
+        provider: provider?,
+        scopes: raw.scopes.clone().unwrap_or_default(),
+        timeout,
+        max_body: raw.max_body.unwrap_or(1024 * 1024),
+        allow_http,
+        forward_headers,
+    })
+}
+
+fn forward_headers(errs: &mut ConfigErrors, setting: &str, raw: Option<&[String]>) -> Vec<String> {
+    let mut out = Vec::new();
+    for name in raw.unwrap_or_default() {
+        let lower = name.to_ascii_lowercase();
+        if http::HeaderName::from_bytes(lower.as_bytes()).is_err() {
+            errs.push(setting, format!("`{name}` is not a header name"));
+        } else if NEVER_FORWARDED.contains(&lower.as_str()) {
+            errs.push(setting, format!("`{name}` is never forwarded to an API"));
+        } else {
+            out.push(lower);
+        }
+    }
+    out
+}
+
+fn url(errs: &mut ConfigErrors, setting: &str, raw: Option<&str>, allow_http: bool) -> Option<Url> {
+    let Some(raw) = raw else {
+        errs.push(setting, "missing: the base URL requests are forwarded to");
+        return None;
+    };
+    match Url::parse(raw) {
+        Ok(url)
+            if matches!(url.scheme(), "http" | "https")
+                && url.host().is_some()
+                && url.query().is_none()
+                && url.fragment().is_none() =>
+        {
+            if url.scheme() == "http" && !is_loopback_host(&url) && !allow_http {
+                errs.push(
+                    setting,
+                    format!(
+                        "`{raw}` is plain http on a non-loopback host: the access token would cross the network in the clear. Use https, or set allow_http = true for this API"
+                    ),
+                );
+                return None;
+            }
+            Some(url)
+        }
+        _ => {
+            errs.push(
+                setting,
+                format!("`{raw}` is not an http(s) URL without query"),
+            );
+            None
+        }
+    }
+}
+
+/// The API's provider: the one named, or the only one there is.
+fn provider(
+    errs: &mut ConfigErrors,
+    setting: &str,
+    raw: Option<&str>,
+    providers: &[ProviderSettings],
+) -> Option<String> {
+    match raw {
+        Some(id) if providers.iter().any(|p| p.id == id) => Some(id.to_owned()),
+        Some(id) => {
+            // Providers that failed to load have been reported already.
+            if !providers.is_empty() {
+                errs.push(setting, format!("no provider has id `{id}`"));
+            }
+            None
+        }
+        None if providers.len() == 1 => Some(providers[0].id.clone()),
+        None if providers.is_empty() => None,
+        None => {
+            errs.push(
+                setting,
+                "required with several providers: whose tokens this API takes",
+            );
+            None
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! The HTTP layer: the only part of Keyway that knows about status codes,
+//! headers and routes. The router ([`router`]), thin handlers
+//! ([`handlers`]), extractors ([`extract`], among them the request's
+//! session), the guard and security headers ([`middleware`]), the mapping of
+//! every error to the contract's responses ([`error`]), the SPA's files
+//! ([`static_files`]) and the server loop with its connection limits
+//! ([`server`]).
+
+pub(crate) mod error;
+pub(crate) mod extract;
+pub(crate) mod handlers;
+pub(crate) mod middleware;
+pub(crate) mod server;
+pub(crate) mod static_files;
+
+use crate::app::App;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::routing::{any, get, post};
+use axum::{Router, middleware as mw};
+use error::ApiError;
+use static_files::StaticSite;
+use std::sync::Arc;
+use tower::ServiceBuilder;
+use tower_http::LatencyUnit;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveHeadersLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::RequestBodyTimeoutLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+
+/// Builds the whole router for an [`App`].
+pub(crate) fn router(app: App) -> Result<Router, std::io::Error> {
+    let site = match app.config.static_dir.as_deref() {
+        Some(dir) => Some(StaticSite::open(dir)?),
+        None => None,
+    };
+    let csp = site
+        .as_ref()
+        .map(|s| s.csp.clone())
+        .unwrap_or_else(|| static_files::csp_for(&[]));
+
+    let bff = Router::new()
+        .route("/bff/providers", get(handlers::providers))
+        .route("/bff/login", get(handlers::login_redirect).post(handlers::login_start))
+        .route("/bff/callback", post(handlers::callback))
+        .route("/bff/callback/{provider}", post(handlers::callback_for))
+        .route("/bff/user", get(handlers::user))
+        .route("/bff/userinfo", get(handlers::userinfo))
+        .route("/bff/logout", post(handlers::logout))
+        .route("/bff/backchannel-logout", post(handlers::backchannel_logout))
+        .route("/bff/api/{name}", any(handlers::api))
+        .route("/bff/api/{name}/{*rest}", any(handlers::api))
+        .route("/bff/{*rest}", any(|| async { ApiError::NotFound }))
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ));
+
+    let mut router = Router::new()
+        .merge(bff)
+        .route("/healthz", get(handlers::healthz))
+        .route("/readyz", get(handlers::readyz))
+        .route("/metrics", get(handlers::metrics));
+    router = match site {
+        Some(site) => router.fallback(move |req: Request| {
+            let site = site.clone();
+            async move { site.serve(req).await }
+        }),
+        None => router.fallback(|| async { ApiError::NotFound }),
+    };
+
+    let limits = &app.config.server;
+    let guard = Arc::new(middleware::Guard {
+        origin: app.config.public_url.origin().ascii_serialization(),
+        max_body: limits.max_body,
+        max_header_bytes: limits.max_header_bytes,
+    });
+    let security = Arc::new(middleware::SecurityHeaders::new(csp, app.config.is_https()));
+    let request_id = HeaderName::from_static("x-request-id");
+    let stack = ServiceBuilder::new()
+        .layer(mw::from_fn_with_state(security, middleware::security_headers))
+        .layer(mw::map_request(middleware::sanitize_request_id))
+        .layer(SetRequestIdLayer::new(request_id.clone(), middleware::RequestIds::default()))
+        .layer(SetSensitiveHeadersLayer::new([header::COOKIE, header::SET_COOKIE, header::AUTHORIZATION]))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request| {
+                    let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+                    // The path only: a query may carry a code or state.
+                    tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
+                })
+                // One access-log line a request (in its span: with the request id).
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO).latency_unit(LatencyUnit::Millis)),
+        )
+        .layer(PropagateRequestIdLayer::new(request_id))
+        .layer(CatchPanicLayer::custom(|_| {
+            axum::response::IntoResponse::into_response(crate::error::Error::Internal(
+                "a handler panicked".into(),
+            ))
+        }))
+        .layer(mw::from_fn_with_state(guard, middleware::guard))
+        .layer(RequestBodyTimeoutLayer::new(limits.body_timeout))
+        .layer(DefaultBodyLimit::max(limits.max_body));
+    Ok(router.layer(stack).with_state(app))
+}

@@ -1,0 +1,142 @@
+//! How Keyway, a confidential client, authenticates to a provider: one
+//! negotiation, used by every endpoint that needs it (token, pushed
+//! authorization requests, revocation).
+//!
+//! `client_secret_basic` is the RFC 6749 default and what a provider that
+//! advertises nothing must accept; `client_secret_post` is used when the
+//! provider advertises it and not basic. With basic, the id and secret are
+//! form-encoded before they are joined (RFC 6749 §2.3.1), so a secret with
+//! `:` or `%` in it still works.
+
+use crate::secret::Secret;
+use openidconnect::core::CoreClientAuthMethod;
+
+/// A client-authentication method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// `Authorization: Basic` with the form-encoded id and secret.
+    Basic,
+    /// `client_id` and `client_secret` in the form body.
+    Post,
+}
+
+impl ClientAuth {
+    /// The method for a provider that advertises `methods` for its token
+    /// endpoint (`None`: it advertises nothing, so basic).
+    pub fn negotiate(methods: Option<&[CoreClientAuthMethod]>) -> Self {
+        let basic = methods.is_none_or(|m| m.contains(&CoreClientAuthMethod::ClientSecretBasic));
+        let post = methods.is_some_and(|m| m.contains(&CoreClientAuthMethod::ClientSecretPost));
+        if !basic && post {
+            ClientAuth::Post
+        } else {
+            ClientAuth::Basic
+        }
+    }
+
+    /// The same method for openidconnect's and oauth2's clients.
+    pub fn auth_type(self) -> oauth2::AuthType {
+        match self {
+            ClientAuth::Basic => oauth2::AuthType::BasicAuth,
+            ClientAuth::Post => oauth2::AuthType::RequestBody,
+        }
+    }
+}
+
+/// A client's credentials and how they are presented.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    /// The client id.
+    pub client_id: String,
+    /// The client secret.
+    pub secret: Secret,
+    /// The method.
+    pub auth: ClientAuth,
+}
+
+impl Credentials {
+    /// A form POST to `url` carrying `form`, authenticated.
+    pub fn post_form(
+        &self,
+        client: &reqwest::Client,
+        url: &str,
+        mut form: Vec<(String, String)>,
+    ) -> reqwest::RequestBuilder {
+        let request = client.post(url).header("accept", "application/json");
+        match self.auth {
+            ClientAuth::Basic => {
+                form.retain(|(k, _)| k != "client_id" && k != "client_secret");
+                request
+                    .basic_auth(
+                        form_encode(&self.client_id),
+                        Some(form_encode(self.secret.expose())),
+                    )
+                    .form(&form)
+            }
+            ClientAuth::Post => {
+                form.retain(|(k, _)| k != "client_id" && k != "client_secret");
+                form.push(("client_id".into(), self.client_id.clone()));
+                form.push(("client_secret".into(), self.secret.expose().to_owned()));
+                request.form(&form)
+            }
+        }
+    }
+}
+
+/// RFC 6749 §2.3.1: client id and secret are form-encoded before basic auth.
+fn form_encode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_unless_only_post_is_advertised() {
+        use CoreClientAuthMethod::*;
+        assert_eq!(ClientAuth::negotiate(Option::None), ClientAuth::Basic);
+        assert_eq!(
+            ClientAuth::negotiate(Some(&[ClientSecretPost])),
+            ClientAuth::Post
+        );
+        assert_eq!(
+            ClientAuth::negotiate(Some(&[ClientSecretPost, ClientSecretBasic])),
+            ClientAuth::Basic
+        );
+        assert_eq!(
+            ClientAuth::negotiate(Some(&[PrivateKeyJwt])),
+            ClientAuth::Basic
+        );
+    }
+
+    #[test]
+    fn credentials_go_where_the_method_says() {
+        crate::provider::http::install_crypto_provider();
+        let client = reqwest::Client::new();
+        let creds = |auth| Credentials {
+            client_id: "id:1".into(),
+            secret: Secret::new("p%ss"),
+            auth,
+        };
+        let form = vec![("token".to_owned(), "t".to_owned())];
+        let basic = creds(ClientAuth::Basic)
+            .post_form(&client, "https://p.example/revoke", form.clone())
+            .build()
+            .unwrap();
+        let header = basic.headers()["authorization"].to_str().unwrap();
+        use base64::Engine;
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(header.trim_start_matches("Basic "))
+            .unwrap();
+        assert_eq!(decoded, b"id%3A1:p%25ss");
+        let body = std::str::from_utf8(basic.body().unwrap().as_bytes().unwrap()).unwrap();
+        assert_eq!(body, "token=t");
+        let post = creds(ClientAuth::Post)
+            .post_form(&client, "https://p.example/revoke", form)
+            .build()
+            .unwrap();
+        assert!(post.headers().get("authorization").is_none());
+        let body = std::str::from_utf8(post.body().unwrap().as_bytes().unwrap()).unwrap();
+        assert_eq!(body, "token=t&client_id=id%3A1&client_secret=p%25ss");
+    }
+}

@@ -1,0 +1,140 @@
+//! The API proxy: `/bff/api/{name}/{*path}` forwards to the upstream
+//! configured as `[[apis]] name`, with `Authorization: Bearer <token>`.
+//!
+//! Threat model: the browser chooses only the path below the configured base
+//! URL, never the host ([`path`]); headers cross only by allow-list, both
+//! ways ([`headers`]). The user's access token goes only to the APIs of the
+//! provider that issued it: a session of another provider is refused (`403
+//! provider_mismatch`), never silently given the BFF's own token. Redirects
+//! are not followed. Bodies stream both ways, bounded by the API's
+//! `max_body` and timeout.
+
+pub mod headers;
+pub mod path;
+
+use crate::app::App;
+use crate::config::{ApiSettings, ApiToken};
+use crate::error::Error;
+use crate::secret::Secret;
+use crate::session::Session;
+use crate::tokens;
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderValue, header};
+use axum::response::Response;
+use futures_util::TryStreamExt;
+use std::time::Instant;
+
+/// Forwards one request to the API `name` for the session (if any).
+pub(crate) async fn forward(
+    app: &App,
+    name: &str,
+    session: Option<Session>,
+    peer: Option<std::net::IpAddr>,
+    req: Request,
+) -> Result<Response, Error> {
+    let api = app
+        .config
+        .apis
+        .iter()
+        .find(|a| a.name == name)
+        .ok_or(Error::UnknownApi)?;
+    let rest = path::upstream_path(req.uri().path(), name)?;
+    let url = path::upstream_url(&api.url, rest, req.uri().query());
+    let called = url::Url::parse(&url).map_err(|_| Error::InvalidRequest("bad path".into()))?;
+    if let Some(len) = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+        && len > api.max_body
+    {
+        return Err(Error::PayloadTooLarge);
+    }
+    let auth = bearer(&token_for(app, api, session).await?)?;
+    let (parts, body) = req.into_parts();
+    let fwd = headers::Forwarded {
+        public_url: &app.config.public_url,
+        peer,
+    };
+    let mut out = headers::to_upstream(&parts.headers, &api.forward_headers, &fwd);
+    out.insert(header::AUTHORIZATION, auth);
+    let limited = http_body_util::Limited::new(body, api.max_body);
+    let stream = http_body_util::BodyDataStream::new(limited);
+    let mut request = app
+        .http
+        .reqwest()
+        .request(parts.method.clone(), called.clone())
+        .headers(out)
+        .body(reqwest::Body::wrap_stream(stream));
+    if let Some(t) = api.timeout {
+        request = request.timeout(t);
+    }
+    let started = Instant::now();
+    let upstream = request.send().await.map_err(|e| {
+        tracing::warn!(api = %name, elapsed_ms = started.elapsed().as_millis() as u64, "upstream call failed");
+        if caused_by::<tower_http::timeout::TimeoutError>(&e) {
+            Error::RequestBodyTimeout
+        } else if e.is_timeout() {
+            Error::UpstreamTimeout
+        } else if caused_by::<http_body_util::LengthLimitError>(&e) {
+            Error::PayloadTooLarge
+        } else {
+            Error::Upstream(e.without_url().to_string())
+        }
+    })?;
+    let status = upstream.status();
+    tracing::debug!(api = %name, status = status.as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "proxied");
+    let back = headers::to_browser(upstream.headers(), &called, &api.url, name).map_err(|_| {
+        Error::Upstream("the API redirected outside its own base URL".into())
+    })?;
+    let mut response = Response::builder().status(status);
+    if let Some(h) = response.headers_mut() {
+        *h = back;
+    }
+    let body = Body::from_stream(upstream.bytes_stream().map_err(std::io::Error::other));
+    response
+        .body(body)
+        .map_err(|e| Error::Internal(e.to_string()))
+}
+
+/// Whether `e` or one of its sources is an `E`.
+pub(crate) fn caused_by<E: std::error::Error + 'static>(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(e);
+    while let Some(s) = source {
+        if s.is::<E>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
+/// `Authorization: Bearer <token>`, marked sensitive (never logged).
+fn bearer(token: &Secret) -> Result<HeaderValue, Error> {
+    let value = format!("Bearer {}", token.expose());
+    let mut value = HeaderValue::from_maybe_shared(axum::body::Bytes::from(value))
+        .map_err(|_| Error::Internal("the access token is not a header value".into()))?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+/// The token for a call to `api`: the user's (refreshed first when due)
+/// only if the session is of the API's provider; the BFF's own
+/// client-credentials token for `client`, and for `user_or_client` when
+/// nobody is signed in.
+async fn token_for(app: &App, api: &ApiSettings, session: Option<Session>) -> Result<Secret, Error> {
+    let user = |session: Session| async move {
+        if session.data.provider != api.provider {
+            return Err(Error::SessionProviderMismatch);
+        }
+        let session = tokens::refresh::ensure_fresh(app, session).await?;
+        Ok(session.data.tokens.access_token.clone())
+    };
+    match (api.token, session) {
+        (ApiToken::Client, _) | (ApiToken::UserOrClient, None) => {
+            tokens::client::token(app, api).await
+        }
+        (ApiToken::User | ApiToken::UserOrClient, Some(session)) => user(session).await,
+        (ApiToken::User, None) => Err(Error::Unauthenticated),
+    }
+}
