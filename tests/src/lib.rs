@@ -7,6 +7,7 @@ pub mod fake_github;
 pub mod lying_provider;
 pub mod presets;
 pub mod provider;
+pub mod raw_http;
 pub mod redis;
 pub mod tls;
 pub mod upstream;
