@@ -350,7 +350,11 @@ fn auth0() -> PresetDocument {
 fn okta(name: &'static str, server: &str, endpoints: &str) -> PresetDocument {
     let e = endpoints;
     let auth_methods = json!([
-        "client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt", "none"
+        "client_secret_basic",
+        "client_secret_post",
+        "client_secret_jwt",
+        "private_key_jwt",
+        "none"
     ]);
     let mut document = json!({
         "issuer": server,
@@ -514,12 +518,12 @@ impl FakePresetHosts {
             );
             hosts.insert(host_and_path(&doc.discovery_url).0);
             for value in doc.document.as_object().expect("an object").values() {
-                if let Some(url) = value.as_str().filter(|v| v.starts_with("https://")) {
-                    if let Ok(url) = Url::parse(url) {
-                        if let Some(host) = url.host_str() {
-                            hosts.insert(host.to_ascii_lowercase());
-                        }
-                    }
+                let url = value
+                    .as_str()
+                    .filter(|v| v.starts_with("https://"))
+                    .and_then(|v| Url::parse(v).ok());
+                if let Some(host) = url.as_ref().and_then(Url::host_str) {
+                    hosts.insert(host.to_ascii_lowercase());
                 }
             }
         }
@@ -527,18 +531,18 @@ impl FakePresetHosts {
         let ca = TestCa::new();
         let names: Vec<&str> = hosts.iter().map(String::as_str).collect();
         let leaf = ca.leaf(&names);
-        let listener = TlsListener::bind(
-            SocketAddr::from(([127, 0, 0, 1], 0)),
-            leaf.server_config(),
-        )
-        .await
-        .expect("bind a loopback port");
+        let listener =
+            TlsListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)), leaf.server_config())
+                .await
+                .expect("bind a loopback port");
         let addr = listener.addr();
         let shared = Arc::new(Shared {
             routes,
             counts: Mutex::new(HashMap::new()),
         });
-        let app = Router::new().fallback(serve).with_state(Arc::clone(&shared));
+        let app = Router::new()
+            .fallback(serve)
+            .with_state(Arc::clone(&shared));
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -634,10 +638,7 @@ impl FakePresetHosts {
     }
 
     fn lock_counts(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), usize>> {
-        self.shared
-            .counts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        self.shared.counts.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

@@ -355,13 +355,11 @@ impl TestProvider {
         };
         provider.issuer = issuer.to_owned();
         provider.origin = issuer_url.origin();
-        provider.http = match provider
-            .client_builder()
-            .and_then(|b| {
-                b.redirect(reqwest::redirect::Policy::none())
-                    .build()
-                    .map_err(|e| e.to_string())
-            }) {
+        provider.http = match provider.client_builder().and_then(|b| {
+            b.redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(|e| e.to_string())
+        }) {
             Ok(client) => client,
             Err(e) => return Err(format!("cannot build an HTTP client: {e}")),
         };
@@ -785,7 +783,11 @@ impl TestProvider {
 
     /// TEST-ONLY: holds every token request `delay` at `point` (and turns
     /// the delay at the other point off).
-    pub async fn set_token_delay_at(&self, delay: Duration, point: TokenDelay) -> Result<(), String> {
+    pub async fn set_token_delay_at(
+        &self,
+        delay: Duration,
+        point: TokenDelay,
+    ) -> Result<(), String> {
         match point {
             TokenDelay::BeforeHandling => self.set_token_delays(delay, Duration::ZERO).await,
             TokenDelay::BeforeAnswer => self.set_token_delays(Duration::ZERO, delay).await,

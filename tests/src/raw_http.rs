@@ -171,9 +171,7 @@ impl RawConnection {
             let close = loop {
                 match read.read(&mut buffer).await {
                     Ok(0) => break CloseKind::Eof,
-                    Ok(n) => lock(&reader_state)
-                        .received
-                        .extend_from_slice(&buffer[..n]),
+                    Ok(n) => lock(&reader_state).received.extend_from_slice(&buffer[..n]),
                     Err(e) => break CloseKind::Error(e.kind()),
                 }
             };

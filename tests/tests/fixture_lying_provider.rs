@@ -52,12 +52,8 @@ async fn id_token(provider: &LyingProvider, secret: &str) -> String {
         .append_pair("nonce", NONCE);
     let redirect = http().get(authorize).send().await.unwrap();
     assert_eq!(redirect.status(), 302);
-    let location = Url::parse(
-        redirect.headers()["location"]
-            .to_str()
-            .expect("a Location"),
-    )
-    .unwrap();
+    let location =
+        Url::parse(redirect.headers()["location"].to_str().expect("a Location")).unwrap();
     let query: HashMap<String, String> = location.query_pairs().into_owned().collect();
     let answer: Value = http()
         .post(format!("{}/token", provider.issuer))
@@ -225,9 +221,12 @@ async fn logout_tokens_are_signed_with_the_published_key() {
     assert_eq!(header["typ"], "logout+jwt");
     assert_eq!(header["kid"], KID);
     assert_eq!(header["alg"], "RS256");
-    let data =
-        jsonwebtoken::decode::<Value>(&token, &rsa_key(&jwks), &logout_validation(&provider.issuer))
-            .expect("verifies with the published key");
+    let data = jsonwebtoken::decode::<Value>(
+        &token,
+        &rsa_key(&jwks),
+        &logout_validation(&provider.issuer),
+    )
+    .expect("verifies with the published key");
     assert_eq!(data.claims, claims);
 }
 
@@ -242,9 +241,12 @@ async fn logout_tokens_without_exp_jti_or_typ_and_with_a_foreign_key() {
 
     let no_typ = sign_logout_token(&claims, &LogoutTokenHeader::with_typ(None));
     assert!(header_json(&no_typ).get("typ").is_none());
-    let data =
-        jsonwebtoken::decode::<Value>(&no_typ, &rsa_key(&jwks), &logout_validation(&provider.issuer))
-            .unwrap();
+    let data = jsonwebtoken::decode::<Value>(
+        &no_typ,
+        &rsa_key(&jwks),
+        &logout_validation(&provider.issuer),
+    )
+    .unwrap();
     assert!(data.claims.get("exp").is_none());
     assert!(data.claims.get("jti").is_none());
 

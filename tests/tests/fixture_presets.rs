@@ -80,9 +80,7 @@ async fn every_document_is_served_with_its_exact_issuer_and_a_jwks() {
     assert_eq!(fake.documents().len(), EXPECTED.len());
 
     for (name, discovery_url, issuer) in EXPECTED {
-        let preset = fake
-            .document(name)
-            .unwrap_or_else(|| panic!("no {name}"));
+        let preset = fake.document(name).unwrap_or_else(|| panic!("no {name}"));
         assert_eq!(preset.discovery_url, *discovery_url);
 
         let (status, body) = get(&client, discovery_url).await;

@@ -165,9 +165,11 @@ async fn a_delay_before_the_answer_rotates_while_the_client_still_waits() {
     };
     let watcher = async {
         // The old token is consumed before the answer leaves the provider.
-        eventually(Duration::from_secs(6), "the old refresh token retired", || {
-            active_not(&provider, &rt0)
-        })
+        eventually(
+            Duration::from_secs(6),
+            "the old refresh token retired",
+            || active_not(&provider, &rt0),
+        )
         .await;
         assert!(
             done_rx.try_recv().is_err(),

@@ -113,6 +113,9 @@ async fn sign_in_refresh_and_test_endpoints_work_the_same_over_https() {
     );
     let (status, refreshed) = provider.refresh(&client, refresh_token).await.unwrap();
     assert_eq!(status, 200, "{refreshed}");
-    assert_eq!(provider.token_requests("authorization_code").await.unwrap(), 1);
+    assert_eq!(
+        provider.token_requests("authorization_code").await.unwrap(),
+        1
+    );
     assert_eq!(provider.token_requests("refresh_token").await.unwrap(), 1);
 }

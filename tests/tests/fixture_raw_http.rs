@@ -67,7 +67,10 @@ async fn an_idle_connection_sees_the_servers_close_and_answer() {
     let mut connection = RawConnection::idle(addr).await.unwrap();
     let outcome = connection.wait_closed(Duration::from_secs(10)).await;
     let after = outcome.closed_after.expect("closed by the server");
-    assert!(after >= Duration::from_millis(300), "closed after {after:?}");
+    assert!(
+        after >= Duration::from_millis(300),
+        "closed after {after:?}"
+    );
     assert_eq!(outcome.close, Some(CloseKind::Eof));
     assert_eq!(outcome.status(), Some(408));
     assert_eq!(outcome.received, REQUEST_TIMEOUT);
@@ -143,7 +146,10 @@ async fn trickle_sends_the_head_one_byte_per_interval() {
     let spread = done - started;
     assert_eq!(seen, head, "the server got the head, in order");
     let least = interval * u32::try_from(head.len() - 1).unwrap();
-    assert!(spread >= least, "sent over {spread:?}, expected >= {least:?}");
+    assert!(
+        spread >= least,
+        "sent over {spread:?}, expected >= {least:?}"
+    );
 
     let outcome = connection.wait_closed(Duration::from_secs(10)).await;
     assert_eq!(outcome.sent, head.len());
@@ -170,14 +176,20 @@ async fn stalled_body_declares_a_length_and_sends_no_body() {
         .unwrap();
     let outcome = connection.wait_closed(Duration::from_secs(10)).await;
     let (head, body_timed_out) = seen_rx.await.unwrap();
-    assert!(head.starts_with("POST /bff/callback HTTP/1.1\r\n"), "{head}");
+    assert!(
+        head.starts_with("POST /bff/callback HTTP/1.1\r\n"),
+        "{head}"
+    );
     assert!(head.contains("\r\nContent-Length: 1000\r\n"), "{head}");
     assert!(head.contains("\r\nHost: a.test\r\n"), "{head}");
     assert!(body_timed_out, "no body byte arrived");
     assert_eq!(outcome.sent, head.len());
     assert_eq!(outcome.status(), Some(408));
     let after = outcome.closed_after.expect("closed");
-    assert!(after >= Duration::from_millis(300), "closed after {after:?}");
+    assert!(
+        after >= Duration::from_millis(300),
+        "closed after {after:?}"
+    );
 }
 
 #[tokio::test]
@@ -189,7 +201,8 @@ async fn send_then_stall_keeps_the_connection_open_from_the_client_side() {
         let mut got = vec![0u8; 5];
         socket.read_exact(&mut got).await.unwrap();
         // The client must not half-close: a further read stays pending.
-        let more = tokio::time::timeout(Duration::from_millis(300), socket.read(&mut [0u8; 1])).await;
+        let more =
+            tokio::time::timeout(Duration::from_millis(300), socket.read(&mut [0u8; 1])).await;
         let _ = seen_tx.send((got, more.is_err()));
     });
     let mut connection = RawConnection::send_then_stall(addr, b"hello".to_vec())

@@ -32,7 +32,10 @@ fn pem_strings_and_files_agree() {
         ca.ca_pem()
     );
     let leaf = ca.leaf(&["localhost", "127.0.0.1", "accounts.google.com"]);
-    assert_eq!(leaf.names(), ["localhost", "127.0.0.1", "accounts.google.com"]);
+    assert_eq!(
+        leaf.names(),
+        ["localhost", "127.0.0.1", "accounts.google.com"]
+    );
     assert_eq!(
         std::fs::read_to_string(leaf.cert_path()).unwrap(),
         leaf.cert_pem()
@@ -58,7 +61,10 @@ fn the_files_outlive_the_ca_while_a_leaf_is_held() {
     assert!(ca_path.is_file());
     let cert_path = leaf.cert_path().to_owned();
     drop(leaf);
-    assert!(!cert_path.exists(), "the temporary files are removed at last");
+    assert!(
+        !cert_path.exists(),
+        "the temporary files are removed at last"
+    );
 }
 
 #[tokio::test]
