@@ -8,8 +8,8 @@ use axum::Router;
 use axum::routing::get;
 use keyway_tests::tls::{TestCa, TlsListener};
 
-/// Serves `GET /hello` over TLS with a leaf for `names`; returns the address
-/// and the server task (aborted by the caller's drop of the runtime).
+/// Serves `GET /hello` over TLS with a leaf for `names` on a free loopback
+/// port; returns the address (the server ends with the test's runtime).
 async fn hello_server(ca: &TestCa, names: &[&str]) -> SocketAddr {
     let leaf = ca.leaf(names);
     let listener = TlsListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)), leaf.server_config())
