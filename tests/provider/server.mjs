@@ -5,9 +5,13 @@
 //
 // Usage: PORT=0 KEYWAY_TEST_PROVIDER='{"clients":[...]}' node server.mjs
 // Prints exactly one line to stdout, `READY <issuer>`, once it listens.
+// With "tls": {"cert_path", "key_path"} in the configuration it serves https
+// (issuer https://127.0.0.1:<port>) with that certificate, else plain http.
 
 import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as https from 'node:https';
 import process from 'node:process';
 
 import Provider from 'oidc-provider';
@@ -47,7 +51,26 @@ function loadConfig() {
     idTokenTtl: positive(parsed.id_token_ttl, 3600),
     refreshTokenTtl: positive(parsed.refresh_token_ttl, 86400),
     requirePar: parsed.require_par === true,
+    // Rotate every refresh token on use (the old one is consumed; reusing it
+    // revokes the whole grant). Unset: oidc-provider's default policy.
+    rotateRefreshTokens: parsed.rotate_refresh_tokens === true,
+    tls: loadTls(parsed.tls),
   };
+}
+
+/** Reads the TLS certificate and key named by the configuration, if any. */
+function loadTls(tls) {
+  if (tls === undefined || tls === null) return undefined;
+  if (typeof tls.cert_path !== 'string' || typeof tls.key_path !== 'string') {
+    console.error('KEYWAY_TEST_PROVIDER.tls needs cert_path and key_path');
+    process.exit(2);
+  }
+  try {
+    return { cert: fs.readFileSync(tls.cert_path), key: fs.readFileSync(tls.key_path) };
+  } catch (err) {
+    console.error(`cannot read the TLS certificate or key: ${err.message}`);
+    process.exit(2);
+  }
 }
 
 const config = loadConfig();
@@ -246,6 +269,13 @@ const stats = {
   jwks_requests: 0,
 };
 
+// TEST-ONLY delays of the token endpoint (set by POST /test/delay), in ms:
+// `before` holds a token request before it is handled, `after` holds the
+// answer of a handled one (a rotation has then already happened).
+const tokenDelay = { before: 0, after: 0 };
+
+const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
+
 function countTokenRequest(ctx) {
   const grantType = ctx.oidc?.params?.grant_type ?? ctx.request?.body?.grant_type ?? 'unknown';
   stats.token_requests[grantType] = (stats.token_requests[grantType] ?? 0) + 1;
@@ -419,6 +449,7 @@ function buildProvider(issuer) {
         restoreOfflineAccess(ctx, client);
       },
     },
+    ...(config.rotateRefreshTokens ? { rotateRefreshToken: true } : {}),
     async issueRefreshToken(_ctx, client, code) {
       return client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access');
     },
@@ -493,6 +524,19 @@ ${form}
     if (ctx.method === 'POST' && ctx.path === revocationPath && ctx.status === 200) {
       stats.revocations += 1;
     }
+  });
+
+  // TEST-ONLY: hold token requests and/or their answers (POST /test/delay).
+  const tokenPath = new URL(provider.urlFor('token')).pathname;
+  provider.use(async (ctx, next) => {
+    if (ctx.method !== 'POST' || ctx.path !== tokenPath) {
+      await next();
+      return;
+    }
+    const { before, after } = tokenDelay;
+    if (before > 0) await sleep(before);
+    await next();
+    if (after > 0) await sleep(after);
   });
 
   return provider;
@@ -601,11 +645,31 @@ async function handleInteraction(provider, req, res, uid, action) {
   }
 }
 
+/** A delay in ms from a JSON value: a finite number >= 0, else undefined. */
+function delayMs(value) {
+  return Number.isFinite(value) && value >= 0 ? Math.floor(value) : undefined;
+}
+
 // TEST-ONLY endpoints, no authentication: GET /test/stats, POST /test/revoke?sub=<sub>,
-// POST /test/sign {claims, header?, foreign?}.
+// POST /test/sign {claims, header?, foreign?}, POST /test/delay {token_ms, token_after_ms?}.
 function handleTestEndpoint(req, res, url) {
   if (url.pathname === '/test/stats' && req.method === 'GET') {
     sendJson(res, 200, stats);
+  } else if (url.pathname === '/test/delay' && req.method === 'POST') {
+    readJson(req).then(
+      (body) => {
+        const before = delayMs(body?.token_ms ?? 0);
+        const after = delayMs(body?.token_after_ms ?? 0);
+        if (before === undefined || after === undefined) {
+          sendJson(res, 400, { error: 'token_ms and token_after_ms must be numbers >= 0' });
+          return;
+        }
+        tokenDelay.before = before;
+        tokenDelay.after = after;
+        sendJson(res, 200, { token_ms: before, token_after_ms: after });
+      },
+      () => sendJson(res, 400, { error: 'bad JSON' }),
+    );
   } else if (url.pathname === '/test/sign' && req.method === 'POST') {
     readJson(req).then(
       (body) => sendJson(res, 200, { jwt: signTestJwt(body) }),
@@ -626,7 +690,7 @@ function handleTestEndpoint(req, res, url) {
 // ---------------------------------------------------------------------------
 // Server
 
-const server = http.createServer();
+const server = config.tls ? https.createServer({ cert: config.tls.cert, key: config.tls.key }) : http.createServer();
 let provider;
 let providerCallback;
 
@@ -659,7 +723,7 @@ server.on('request', async (req, res) => {
 const port = Number.parseInt(process.env.PORT ?? '0', 10) || 0;
 server.listen(port, '127.0.0.1', () => {
   const { port: actual } = server.address();
-  const issuer = `http://127.0.0.1:${actual}`;
+  const issuer = `${config.tls ? 'https' : 'http'}://127.0.0.1:${actual}`;
   provider = buildProvider(issuer);
   providerCallback = provider.callback();
   process.stdout.write(`READY ${issuer}\n`);

@@ -4,10 +4,16 @@
 //! endpoint answers with exactly one configurable [`Fault`]: a forged or
 //! wrong ID token, or a token endpoint that hangs or answers garbage.
 //!
+//! Some faults are in what it publishes instead: discovery advertising
+//! `HS256`, or a JWKS whose RSA numbers carry a leading zero byte (which an
+//! honest provider may publish, and a relying party must accept).
+//!
 //! Tokens are made with the `jsonwebtoken` crate and the test-only keys in
 //! `tests/fixtures/` (no hand-rolled crypto; `alg: none` needs no crypto at
 //! all). It counts JWKS fetches so a test can prove "refetched once on an
-//! unknown `kid`, never per request".
+//! unknown `kid`, never per request". It also signs back-channel logout
+//! tokens on demand ([`sign_logout_token`], [`LyingProvider::logout_token_claims`]),
+//! with or without `exp`, `jti` or `typ`.
 
 use axum::Router;
 use axum::extract::{Form, Query, State};
@@ -39,6 +45,11 @@ pub const JWKS_JSON: &str = include_str!("../fixtures/lying-provider-jwks.json")
 pub const KID: &str = "lying-1";
 /// The `sub` of the one user the provider "signs in".
 pub const SUBJECT: &str = "liar-user";
+/// The client secret [`Fault::Hs256WithClientSecret`] signs with when the
+/// token request carries none (the secret of `keyway_tests::bff::env_for`).
+pub const CLIENT_SECRET: &str = "keyway-secret";
+/// The `events` member of a back-channel logout token (OIDC Back-Channel Logout 1.0 §2.4).
+pub const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 
 /// The one lie the token endpoint tells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +89,20 @@ pub enum Fault {
     TokenEndpointInvalidJson,
     /// The token endpoint answers a 10 MiB body.
     TokenEndpointHuge,
+    /// Discovery advertises `id_token_signing_alg_values_supported:
+    /// ["HS256","RS256"]` and the ID token is HS256 with the client secret as
+    /// the HMAC key (the one the token request authenticated with, else
+    /// [`CLIENT_SECRET`]). The claims are all right: a relying party that
+    /// expects RS256 (it never registered HS256) must still refuse it.
+    Hs256WithClientSecret,
+    /// An honest ID token, but the JWKS publishes the key's modulus `n` with
+    /// a leading zero byte prepended before base64url encoding (as some
+    /// providers do). The key is the same number: a relying party must
+    /// accept the signature.
+    JwksLeadingZeroModulus,
+    /// Like [`Fault::JwksLeadingZeroModulus`], for the exponent `e`
+    /// (`AAEAAQ` instead of `AQAB`).
+    JwksLeadingZeroExponent,
 }
 
 #[derive(Debug)]
@@ -218,7 +243,11 @@ async fn discovery(State(s): State<Arc<Shared>>) -> Response {
         "jwks_uri": format!("{i}/jwks"),
         "response_types_supported": ["code"],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256"],
+        "id_token_signing_alg_values_supported": if s.fault == Fault::Hs256WithClientSecret {
+            json!(["HS256", "RS256"])
+        } else {
+            json!(["RS256"])
+        },
         "token_endpoint_auth_methods_supported": ["client_secret_basic"],
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported":
@@ -232,11 +261,26 @@ async fn jwks(State(s): State<Arc<Shared>>) -> Response {
     if s.jwks_down.load(Ordering::SeqCst) {
         return (StatusCode::SERVICE_UNAVAILABLE, "down").into_response();
     }
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        JWKS_JSON.to_owned(),
-    )
-        .into_response()
+    let body = match s.fault {
+        Fault::JwksLeadingZeroModulus => jwks_with_leading_zero("n"),
+        Fault::JwksLeadingZeroExponent => jwks_with_leading_zero("e"),
+        _ => JWKS_JSON.to_owned(),
+    };
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// The published JWKS with a zero byte prepended to the big-endian bytes of
+/// `member` (`"n"` or `"e"`) of its key.
+pub fn jwks_with_leading_zero(member: &str) -> String {
+    let mut jwks: Value = serde_json::from_str(JWKS_JSON).expect("the fixture JWKS parses");
+    let key = &mut jwks["keys"][0];
+    let bytes = URL_SAFE_NO_PAD
+        .decode(key[member].as_str().expect("an RSA member"))
+        .expect("base64url");
+    let mut padded = vec![0u8];
+    padded.extend_from_slice(&bytes);
+    key[member] = json!(URL_SAFE_NO_PAD.encode(padded));
+    jwks.to_string()
 }
 
 async fn authorize(
@@ -283,8 +327,9 @@ fn rs256(kid: &str) -> Header {
     h
 }
 
-/// The ID token of `fault` for a login whose nonce was `nonce`.
-fn id_token(s: &Shared, fault: Fault, nonce: &str) -> String {
+/// The ID token of `fault` for a login whose nonce was `nonce`, for a
+/// client whose secret is `client_secret`.
+fn id_token(s: &Shared, fault: Fault, nonce: &str, client_secret: &str) -> String {
     let t = now();
     let mut claims = json!({
         "iss": s.issuer,
@@ -339,6 +384,15 @@ fn id_token(s: &Shared, fault: Fault, nonce: &str) -> String {
             )
             .expect("sign")
         }
+        Fault::Hs256WithClientSecret => {
+            // No kid: a symmetric key is not in any JWKS.
+            jsonwebtoken::encode(
+                &Header::new(Algorithm::HS256),
+                &claims,
+                &EncodingKey::from_secret(client_secret.as_bytes()),
+            )
+            .expect("sign")
+        }
         Fault::UnknownKid => sign(&rs256("rotated-2"), &claims, OTHER_KEY_PEM),
         _ => sign(&rs256(KID), &claims, SIGNING_KEY_PEM),
     }
@@ -387,6 +441,7 @@ async fn token(
         }
         _ => {}
     }
+    let client_secret = client_secret(&headers, &form);
     let code = form.get("code").cloned().unwrap_or_default();
     let Some(nonce) = s.nonces.lock().expect("nonces").remove(&code) else {
         return (
@@ -399,7 +454,120 @@ async fn token(
         "access_token": format!("at-{code}"),
         "token_type": "Bearer",
         "expires_in": 3600,
-        "id_token": id_token(&s, s.fault, &nonce),
+        "id_token": id_token(&s, s.fault, &nonce, &client_secret),
     }))
     .into_response()
+}
+
+/// The client secret of a token request: from `Authorization: Basic`
+/// (form-urlencoded inside, RFC 6749 §2.3.1), else the `client_secret` form
+/// field, else [`CLIENT_SECRET`].
+fn client_secret(headers: &axum::http::HeaderMap, form: &HashMap<String, String>) -> String {
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b64| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .ok()
+        })
+        .and_then(|raw| String::from_utf8(raw).ok())
+        .and_then(|pair| {
+            pair.split_once(':').map(|(_, secret)| {
+                url::form_urlencoded::parse(format!("s={secret}").as_bytes())
+                    .next()
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default()
+            })
+        });
+    basic
+        .or_else(|| form.get("client_secret").cloned())
+        .unwrap_or_else(|| CLIENT_SECRET.to_owned())
+}
+
+/// The JOSE header of a logout token made by [`sign_logout_token`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogoutTokenHeader {
+    /// The `typ` member: `Some("logout+jwt")` (what the spec recommends),
+    /// `Some("JWT")`, or `None` for no `typ` at all.
+    pub typ: Option<String>,
+    /// The `kid` member; `None` for none.
+    pub kid: Option<String>,
+    /// Sign with [`OTHER_KEY_PEM`], a key the JWKS does not hold, instead of
+    /// [`SIGNING_KEY_PEM`].
+    pub foreign_key: bool,
+}
+
+impl Default for LogoutTokenHeader {
+    /// `typ: logout+jwt`, `kid:` [`KID`], the published key.
+    fn default() -> Self {
+        LogoutTokenHeader {
+            typ: Some("logout+jwt".to_owned()),
+            kid: Some(KID.to_owned()),
+            foreign_key: false,
+        }
+    }
+}
+
+impl LogoutTokenHeader {
+    /// The default header with another `typ` (`None`: no `typ` member).
+    pub fn with_typ(typ: Option<&str>) -> Self {
+        LogoutTokenHeader {
+            typ: typ.map(str::to_owned),
+            ..LogoutTokenHeader::default()
+        }
+    }
+}
+
+/// Signs `claims` as an RS256 JWS with the lying provider's key (or the
+/// unpublished one, see [`LogoutTokenHeader::foreign_key`]) under `header`:
+/// a back-channel logout token a test sends to the BFF itself. Any claims
+/// go: see [`LyingProvider::logout_token_claims`] for a valid set to start
+/// from and remove `exp`, `jti`... as the test needs.
+pub fn sign_logout_token(claims: &Value, header: &LogoutTokenHeader) -> String {
+    let mut jose = Header::new(Algorithm::RS256);
+    jose.typ = header.typ.clone();
+    jose.kid = header.kid.clone();
+    let key = if header.foreign_key {
+        OTHER_KEY_PEM
+    } else {
+        SIGNING_KEY_PEM
+    };
+    sign(&jose, claims, key)
+}
+
+impl LyingProvider {
+    /// A valid set of logout-token claims from this provider for the client
+    /// `keyway`: `iss`, `aud`, `iat` (now), `exp` (in 2 minutes), a fresh
+    /// `jti`, the back-channel logout `events` member, and `sub` and/or
+    /// `sid` when given (the spec wants at least one).
+    pub fn logout_token_claims(&self, sub: Option<&str>, sid: Option<&str>) -> Value {
+        let t = now();
+        let jti = format!(
+            "lying-logout-{}-{}",
+            std::process::id(),
+            self.shared.next_code.fetch_add(1, Ordering::SeqCst)
+        );
+        let mut claims = json!({
+            "iss": self.issuer,
+            "aud": "keyway",
+            "iat": t,
+            "exp": t + 120,
+            "jti": jti,
+            "events": { BACKCHANNEL_LOGOUT_EVENT: {} },
+        });
+        if let Some(sub) = sub {
+            claims["sub"] = json!(sub);
+        }
+        if let Some(sid) = sid {
+            claims["sid"] = json!(sid);
+        }
+        claims
+    }
+
+    /// [`sign_logout_token`], as a method for symmetry with the claims helper.
+    pub fn sign_logout_token(&self, claims: &Value, header: &LogoutTokenHeader) -> String {
+        sign_logout_token(claims, header)
+    }
 }

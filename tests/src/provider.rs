@@ -4,6 +4,11 @@
 //!
 //! The Node dependencies are not installed from Rust: run
 //! `npm ci --prefix tests/provider` once.
+//!
+//! It can serve https with a certificate from a run-time test CA
+//! ([`ProviderConfig::tls`], [`ProviderTls::issue`]), rotate every refresh
+//! token ([`ProviderConfig::rotate_refresh_tokens`]) and hold its token
+//! endpoint's answers ([`TestProvider::set_token_delay`]) for refresh races.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -15,6 +20,8 @@ use std::time::Duration;
 use serde::Serialize;
 use url::Url;
 
+use crate::tls::{TestCa, TestCertificate};
+
 /// How long `TestProvider::start` waits for the `READY` line.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How many times, and how often, discovery is polled after `READY`.
@@ -24,6 +31,10 @@ const DISCOVERY_POLL: Duration = Duration::from_millis(100);
 const MAX_SIGN_IN_STEPS: usize = 20;
 /// How much of the child's stderr is kept for error messages.
 const STDERR_KEEP: usize = 64 * 1024;
+/// RFC 7636 appendix B: the PKCE verifier [`TestProvider::sign_in_tokens`]
+/// uses, and its S256 challenge.
+const PKCE_VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const PKCE_CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
 /// One OAuth client registered at the test provider. It is confidential
 /// (`client_secret_basic`), may use the authorization_code, refresh_token and
@@ -71,6 +82,90 @@ pub struct ProviderConfig {
     pub refresh_token_ttl: u64,
     /// Whether authorization requests must be pushed first (PAR, RFC 9126).
     pub require_par: bool,
+    /// Whether every refresh token is rotated on use (oidc-provider's
+    /// `rotateRefreshToken: true`): a refresh answers a new refresh token and
+    /// consumes the old one, whose reuse then fails with `invalid_grant`
+    /// and revokes the whole grant (reuse detection). `false` keeps
+    /// oidc-provider's default policy, which for this confidential client
+    /// rotates only once 70 % of the refresh token's lifetime has passed.
+    pub rotate_refresh_tokens: bool,
+    /// Serve https with this certificate instead of plain http (the issuer is
+    /// then `https://127.0.0.1:<port>`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<ProviderTls>,
+}
+
+/// The test provider's TLS setting: a server certificate and key (PEM files)
+/// for `127.0.0.1`, and the PEM of the CA that issued it, which the fixture's
+/// own HTTP clients trust.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProviderTls {
+    /// The server certificate's PEM file (read by `server.mjs` at start).
+    pub cert_path: PathBuf,
+    /// The server key's PEM file (read by `server.mjs` at start).
+    pub key_path: PathBuf,
+    /// The issuing CA's certificate, PEM (not sent to `server.mjs`).
+    #[serde(skip)]
+    pub ca_pem: String,
+    /// Keeps the files of [`ProviderTls::issue`] alive as long as this value.
+    #[serde(skip)]
+    keep: KeepFiles,
+}
+
+/// Holds a leaf certificate (and so its temporary files); equal to any other.
+#[derive(Clone, Default)]
+struct KeepFiles {
+    _leaf: Option<TestCertificate>,
+}
+
+impl std::fmt::Debug for KeepFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeepFiles")
+    }
+}
+
+impl PartialEq for KeepFiles {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for KeepFiles {}
+
+impl ProviderTls {
+    /// Issues a leaf certificate from `ca` for `127.0.0.1` and `localhost`
+    /// and uses it; its files live as long as this value (or a clone).
+    pub fn issue(ca: &TestCa) -> ProviderTls {
+        let leaf = ca.leaf(&["127.0.0.1", "localhost"]);
+        ProviderTls {
+            cert_path: leaf.cert_path().to_owned(),
+            key_path: leaf.key_path().to_owned(),
+            ca_pem: ca.ca_pem().to_owned(),
+            keep: KeepFiles { _leaf: Some(leaf) },
+        }
+    }
+
+    /// Uses existing files: a certificate (valid for `127.0.0.1`) and key,
+    /// and the PEM of the CA that issued the certificate. The files must
+    /// still exist when the provider starts.
+    pub fn from_files(cert_path: PathBuf, key_path: PathBuf, ca_pem: String) -> ProviderTls {
+        ProviderTls {
+            cert_path,
+            key_path,
+            ca_pem,
+            keep: KeepFiles { _leaf: None },
+        }
+    }
+}
+
+/// Where [`TestProvider::set_token_delay_at`] holds a token request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenDelay {
+    /// Before the request is handled (nothing has happened yet).
+    BeforeHandling,
+    /// After it was handled, before the answer is sent (a rotated refresh
+    /// token is already consumed while the client still waits).
+    BeforeAnswer,
 }
 
 impl Default for ProviderConfig {
@@ -83,6 +178,8 @@ impl Default for ProviderConfig {
             id_token_ttl: 3600,
             refresh_token_ttl: 86400,
             require_par: false,
+            rotate_refresh_tokens: false,
+            tls: None,
         }
     }
 }
@@ -98,9 +195,11 @@ pub enum Consent {
 
 /// A running test provider; the Node process is killed (and reaped) on drop.
 pub struct TestProvider {
-    /// The issuer, e.g. `http://127.0.0.1:41234` (no trailing slash).
+    /// The issuer, e.g. `http://127.0.0.1:41234` (no trailing slash), or
+    /// `https://127.0.0.1:41234` with TLS.
     pub issuer: String,
     origin: url::Origin,
+    ca_pem: Option<String>,
     discovery: serde_json::Value,
     http: reqwest::Client,
     child: Child,
@@ -173,6 +272,7 @@ impl TestProvider {
                 dir.join("node_modules").display()
             ));
         }
+        let ca_pem = config.tls.as_ref().map(|tls| tls.ca_pem.clone());
         let json = serde_json::to_string(&config)
             .map_err(|e| format!("cannot serialise the provider config: {e}"))?;
         let node = std::env::var_os("NODE").unwrap_or_else(|| "node".into());
@@ -225,6 +325,7 @@ impl TestProvider {
             origin: Url::parse("http://127.0.0.1/")
                 .expect("static URL")
                 .origin(),
+            ca_pem,
             discovery: serde_json::Value::Null,
             http: reqwest::Client::new(),
             child,
@@ -254,12 +355,11 @@ impl TestProvider {
         };
         provider.issuer = issuer.to_owned();
         provider.origin = issuer_url.origin();
-        provider.http = match reqwest::Client::builder()
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(30))
-            .build()
-        {
+        provider.http = match provider.client_builder().and_then(|b| {
+            b.redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(|e| e.to_string())
+        }) {
             Ok(client) => client,
             Err(e) => return Err(format!("cannot build an HTTP client: {e}")),
         };
@@ -326,9 +426,46 @@ impl TestProvider {
             .ok_or_else(|| format!("discovery has no {name}"))
     }
 
+    /// The PEM of the CA that issued the provider's certificate, when it
+    /// serves https.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
+    }
+
+    /// A reqwest client builder for talking to this provider: no proxy, a
+    /// 30 s timeout, and with TLS, trusting the provider's CA only.
+    pub fn client_builder(&self) -> Result<reqwest::ClientBuilder, String> {
+        install_crypto_provider();
+        let builder = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(30));
+        match &self.ca_pem {
+            None => Ok(builder),
+            Some(pem) => {
+                let ca = reqwest::Certificate::from_pem(pem.as_bytes())
+                    .map_err(|e| format!("bad CA PEM: {e}"))?;
+                Ok(builder.tls_certs_only([ca]))
+            }
+        }
+    }
+
+    /// A fresh "browser" for this provider (see [`TestProvider::browser`]);
+    /// with TLS it trusts the provider's CA.
+    pub fn new_browser(&self) -> reqwest::Client {
+        self.client_builder()
+            .and_then(|b| {
+                b.cookie_store(true)
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()
+                    .map_err(|e| e.to_string())
+            })
+            .expect("a cookie-store reqwest client builds")
+    }
+
     /// A fresh "browser" for [`TestProvider::sign_in_with`]: an HTTP client
     /// with its own cookie jar that does not follow redirects (and ignores
-    /// proxy settings, everything is on loopback).
+    /// proxy settings, everything is on loopback). It trusts no test CA: for
+    /// a provider on https use [`TestProvider::new_browser`].
     pub fn browser() -> reqwest::Client {
         install_crypto_provider();
         reqwest::Client::builder()
@@ -354,7 +491,7 @@ impl TestProvider {
         consent: Consent,
     ) -> Result<Url, String> {
         self.sign_in_with(
-            &Self::browser(),
+            &self.new_browser(),
             authorization_url,
             login,
             password,
@@ -464,6 +601,60 @@ impl TestProvider {
         ))
     }
 
+    /// The whole code flow as `client`, without a BFF: signs `login` in with
+    /// a fresh browser (consent allowed) for `scope` (PKCE S256, a fixed
+    /// state and nonce, the client's first redirect URI), exchanges the code
+    /// and returns the token endpoint's JSON (ask for `offline_access` to
+    /// get a refresh token).
+    pub async fn sign_in_tokens(
+        &self,
+        client: &ClientConfig,
+        login: &str,
+        password: &str,
+        scope: &str,
+    ) -> Result<serde_json::Value, String> {
+        let redirect_uri = client
+            .redirect_uris
+            .first()
+            .ok_or("the client has no redirect URI")?;
+        let mut url =
+            Url::parse(&self.endpoint("authorization_endpoint")?).map_err(|e| e.to_string())?;
+        url.query_pairs_mut()
+            .append_pair("response_type", "code")
+            .append_pair("client_id", &client.client_id)
+            .append_pair("redirect_uri", redirect_uri)
+            .append_pair("scope", scope)
+            .append_pair("state", "fixture-state")
+            .append_pair("nonce", "fixture-nonce")
+            .append_pair("code_challenge", PKCE_CHALLENGE)
+            .append_pair("code_challenge_method", "S256");
+        let back = self
+            .sign_in(url.as_str(), login, password, Consent::Allow)
+            .await?;
+        let code = back
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .map(|(_, v)| v.into_owned())
+            .ok_or_else(|| format!("no code in the redirect {back}"))?;
+        let token_url = self.endpoint("token_endpoint")?;
+        let response = send(
+            self.http
+                .post(&token_url)
+                .basic_auth(
+                    form_encode(&client.client_id),
+                    Some(form_encode(&client.client_secret)),
+                )
+                .form(&[
+                    ("grant_type", "authorization_code"),
+                    ("code", code.as_str()),
+                    ("redirect_uri", redirect_uri.as_str()),
+                    ("code_verifier", PKCE_VERIFIER),
+                ]),
+        )
+        .await?;
+        json_ok(response, &token_url).await
+    }
+
     /// The provider's test-only counters (`GET /test/stats`):
     /// `{"token_requests":{"authorization_code":N,"refresh_token":N,
     /// "client_credentials":N}, "revocations":N, "backchannel_logouts_sent":N,
@@ -505,6 +696,114 @@ impl TestProvider {
         )
         .await?;
         json_ok(response, &url).await
+    }
+
+    /// Like [`TestProvider::introspect`], with a `token_type_hint`
+    /// (`"refresh_token"` or `"access_token"`).
+    pub async fn introspect_with_hint(
+        &self,
+        client: &ClientConfig,
+        token: &str,
+        token_type_hint: &str,
+    ) -> Result<serde_json::Value, String> {
+        let url = self.endpoint("introspection_endpoint")?;
+        let response = send(
+            self.http
+                .post(&url)
+                .basic_auth(
+                    form_encode(&client.client_id),
+                    Some(form_encode(&client.client_secret)),
+                )
+                .form(&[("token", token), ("token_type_hint", token_type_hint)]),
+        )
+        .await?;
+        json_ok(response, &url).await
+    }
+
+    /// Whether `refresh_token` of `client` is still active: introspection
+    /// with `token_type_hint=refresh_token` answers `active: true`. A rotated
+    /// (consumed), revoked, expired or unknown refresh token is not.
+    pub async fn refresh_token_active(
+        &self,
+        client: &ClientConfig,
+        refresh_token: &str,
+    ) -> Result<bool, String> {
+        let answer = self
+            .introspect_with_hint(client, refresh_token, "refresh_token")
+            .await?;
+        answer["active"]
+            .as_bool()
+            .ok_or_else(|| format!("introspection without `active`: {answer}"))
+    }
+
+    /// How many token requests of `grant_type` (e.g. `"refresh_token"`) the
+    /// provider received so far, successful or not (from `/test/stats`).
+    pub async fn token_requests(&self, grant_type: &str) -> Result<u64, String> {
+        let stats = self.stats().await?;
+        Ok(stats["token_requests"][grant_type].as_u64().unwrap_or(0))
+    }
+
+    /// A refresh_token grant as `client` (HTTP basic): the status and JSON
+    /// answer of the token endpoint, successful or not.
+    pub async fn refresh(
+        &self,
+        client: &ClientConfig,
+        refresh_token: &str,
+    ) -> Result<(u16, serde_json::Value), String> {
+        let url = self.endpoint("token_endpoint")?;
+        let response = send(
+            self.http
+                .post(&url)
+                .basic_auth(
+                    form_encode(&client.client_id),
+                    Some(form_encode(&client.client_secret)),
+                )
+                .form(&[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", refresh_token),
+                ]),
+        )
+        .await?;
+        let status = response.status().as_u16();
+        let body = response
+            .text()
+            .await
+            .map_err(|e| format!("cannot read {url}: {e}"))?;
+        let json = serde_json::from_str(&body)
+            .map_err(|e| format!("{url} did not answer JSON ({e}): {body}"))?;
+        Ok((status, json))
+    }
+
+    /// TEST-ONLY: holds every token request `delay` before handling it
+    /// (`POST /test/delay`); `Duration::ZERO` turns the delays off. Requests
+    /// already waiting keep the delay they started with.
+    pub async fn set_token_delay(&self, delay: Duration) -> Result<(), String> {
+        self.set_token_delays(delay, Duration::ZERO).await
+    }
+
+    /// TEST-ONLY: holds every token request `delay` at `point` (and turns
+    /// the delay at the other point off).
+    pub async fn set_token_delay_at(
+        &self,
+        delay: Duration,
+        point: TokenDelay,
+    ) -> Result<(), String> {
+        match point {
+            TokenDelay::BeforeHandling => self.set_token_delays(delay, Duration::ZERO).await,
+            TokenDelay::BeforeAnswer => self.set_token_delays(Duration::ZERO, delay).await,
+        }
+    }
+
+    /// TEST-ONLY: holds every token request `before` before handling it and
+    /// its answer `after` once handled.
+    pub async fn set_token_delays(&self, before: Duration, after: Duration) -> Result<(), String> {
+        let url = format!("{}/test/delay", self.issuer);
+        let body = serde_json::json!({
+            "token_ms": u64::try_from(before.as_millis()).unwrap_or(u64::MAX),
+            "token_after_ms": u64::try_from(after.as_millis()).unwrap_or(u64::MAX),
+        });
+        let response = send(self.http.post(&url).json(&body)).await?;
+        json_ok(response, &url).await.map(|_| ())
     }
 
     /// TEST-ONLY: a JWS (RS256) over `claims` signed with the provider's own
@@ -681,5 +980,21 @@ mod tests {
         assert_eq!(json["clients"][0]["client_id"], "keyway");
         assert_eq!(json["access_token_ttl"], 3600);
         assert_eq!(json["require_par"], false);
+        assert_eq!(json["rotate_refresh_tokens"], false);
+        assert!(json.get("tls").is_none(), "no tls key without TLS: {json}");
+    }
+
+    #[test]
+    fn tls_config_sends_paths_but_not_the_ca() {
+        let ca = TestCa::new();
+        let config = ProviderConfig {
+            tls: Some(ProviderTls::issue(&ca)),
+            ..ProviderConfig::default()
+        };
+        let json = serde_json::to_value(&config).unwrap();
+        let cert_path = json["tls"]["cert_path"].as_str().unwrap();
+        assert!(Path::new(cert_path).is_file(), "{cert_path}");
+        assert!(json["tls"]["key_path"].is_string());
+        assert!(json["tls"].get("ca_pem").is_none(), "{json}");
     }
 }
