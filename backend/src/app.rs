@@ -85,8 +85,12 @@ impl App {
         mut http: HttpOptions,
     ) -> Result<Self, StartError> {
         if let Some(path) = &config.tls_ca_file {
-            let pem = std::fs::read(path)
-                .map_err(|e| StartError::Http(format!("tls_ca_file: cannot read `{}`: {e}", path.display())))?;
+            let pem = std::fs::read(path).map_err(|e| {
+                StartError::Http(format!(
+                    "tls_ca_file: cannot read `{}`: {e}",
+                    path.display()
+                ))
+            })?;
             http.extra_roots_pem.push(pem);
         }
         let http = HttpClient::new(config.http_timeout, &http).map_err(StartError::Http)?;

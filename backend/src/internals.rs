@@ -13,5 +13,6 @@ pub use crate::session::codec::Codec;
 pub use crate::session::cookie;
 pub use crate::session::data::{SessionData, Tokens, now_secs};
 pub use crate::session::id::SessionId;
+pub use crate::session::store::open as open_store;
 pub use crate::session::store::{cached::CachedStore, memory::MemoryStore, redis::CACHE_MAX_AGE};
 pub use crate::session::{Session, Sessions, Updated};

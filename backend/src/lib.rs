@@ -56,9 +56,9 @@ pub mod internals;
 
 pub use app::StartError;
 pub use config::{
-    ApiSettings, ApiToken, ClaimMap, Config, ConfigError, ConfigErrors, LogFormat,
-    OAuth2Endpoints, OAuth2Settings, OidcSettings, PRESET_NAMES, Protocol, ProviderSettings,
-    ServerLimits, SessionKey, SessionSettings, StoreSetting,
+    ApiSettings, ApiToken, ClaimMap, Config, ConfigError, ConfigErrors, LogFormat, OAuth2Endpoints,
+    OAuth2Settings, OidcSettings, PRESET_NAMES, Protocol, ProviderSettings, ServerLimits,
+    SessionKey, SessionSettings, StoreSetting,
 };
 pub use error::Error;
 pub use secret::Secret;
@@ -136,7 +136,10 @@ impl Builder {
     }
 
     /// Binds the configured address and serves, like [`Builder::serve_on`].
-    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), StartError> {
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartError> {
         let addr = self.config.listen;
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -152,7 +155,10 @@ pub async fn router(config: Config) -> Result<axum::Router, StartError> {
 
 /// Binds the configured address and serves until `shutdown` resolves (see
 /// [`Builder::serve`]).
-pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), StartError> {
+pub async fn serve(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), StartError> {
     Builder::new(config).serve(shutdown).await
 }
 

@@ -624,17 +624,21 @@ fn check_config_lists_every_problem_by_setting() {
     );
     assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
     let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    // Each problem is named as the user wrote it: here, by its variable.
     for setting in [
         "KEYWAY_PUBLIC_URL",
         "KEYWAY_LOG_FORMAT",
-        "http_timeout",
-        "shutdown_timeout",
+        "KEYWAY_HTTP_TIMEOUT",
+        "KEYWAY_SHUTDOWN_TIMEOUT",
     ] {
         assert!(
-            lines.iter().any(|l| l.contains(setting)),
+            lines
+                .iter()
+                .any(|l| l.starts_with(&format!("keyway: invalid configuration: {setting}: "))),
             "no line names {setting}:\n{err}"
         );
     }
+    assert_eq!(lines.len(), 4, "one line per problem:\n{err}");
     for l in &lines {
         let rest = l
             .strip_prefix("keyway: invalid configuration: ")
@@ -652,6 +656,21 @@ fn check_config_lists_every_problem_by_setting() {
         !out.contains(HIDDEN) && !err.contains(HIDDEN),
         "the secret was printed"
     );
+}
+
+/// With nothing configured at all, every missing setting is listed at once
+/// (not only the first one found).
+#[test]
+fn check_config_with_nothing_set_lists_every_missing_setting() {
+    let (code, out, err) = check_config(&[], None);
+    assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
+    for setting in ["KEYWAY_SESSION_KEY", "KEYWAY_ISSUER"] {
+        assert!(
+            err.lines()
+                .any(|l| l.starts_with(&format!("keyway: invalid configuration: {setting}: "))),
+            "no line names {setting}:\n{err}"
+        );
+    }
 }
 
 /// A secret written inline in the file is refused without being quoted.

@@ -540,7 +540,7 @@ async fn run(args: RunArgs) -> Result<(), String> {
 
     // Memory per idle session.
     if args.sessions > 0 {
-        let now = keyway_backend::session::now_secs();
+        let now = keyway_backend::internals::now_secs();
         let id_token = provider
             .sign_test_jwt(
                 &serde_json::json!({

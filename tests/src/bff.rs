@@ -44,6 +44,17 @@ pub fn client_for(origin: &Url) -> ClientConfig {
     }
 }
 
+/// The registration of a client at a provider that is one of several
+/// providers of the BFF at `origin`, with id `provider` (its redirect URI is
+/// `/callback/{provider}`).
+pub fn client_for_provider(origin: &Url, provider: &str) -> ClientConfig {
+    let o = origin.as_str().trim_end_matches('/');
+    ClientConfig {
+        redirect_uris: vec![format!("{o}/callback/{provider}")],
+        ..client_for(origin)
+    }
+}
+
 /// A `KEYWAY_SESSION_KEY` for tests (the 32 bytes 0, 1, …, 31): protects nothing.
 pub const TEST_SESSION_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
@@ -103,16 +114,36 @@ impl TestBff {
 
     /// Starts a BFF on a reserved listener with a configuration.
     pub async fn start_with(reserved: Reserved, config: Config) -> Result<TestBff, String> {
+        Self::start_built(reserved, keyway_backend::Builder::new(config)).await
+    }
+
+    /// Starts a BFF built by `builder` (a store of the test's, an adjusted
+    /// HTTP client...) on Keyway's own server loop, as `keyway serve` runs it.
+    pub async fn start_built(
+        reserved: Reserved,
+        builder: keyway_backend::Builder,
+    ) -> Result<TestBff, String> {
         let (tx, rx) = oneshot::channel::<()>();
-        let app = keyway_backend::router(config).await?;
+        let (started_tx, started_rx) = oneshot::channel::<Result<(), String>>();
         let task = tokio::spawn(async move {
-            axum::serve(reserved.listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.await;
-                })
+            let shutdown = async move {
+                let _ = rx.await;
+            };
+            let result = builder
+                .serve_on(reserved.listener, shutdown)
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(|e| e.to_string());
+            if let Err(e) = &result {
+                let _ = started_tx.send(Err(e.clone()));
+            }
+            result
         });
+        // A start-up failure (bad store, bad CA file) is reported at once.
+        if let Ok(Ok(Err(e))) =
+            tokio::time::timeout(std::time::Duration::from_millis(200), started_rx).await
+        {
+            return Err(e);
+        }
         let bff = TestBff {
             origin: reserved.origin,
             shutdown: Some(tx),
@@ -244,6 +275,14 @@ impl SpaClient {
     /// `POST /bff/callback`.
     pub async fn callback(&self, req: &CallbackRequest) -> reqwest::Response {
         self.post("/bff/callback", &serde_json::to_value(req).expect("json"))
+            .await
+    }
+
+    /// `POST /bff/callback/{provider}`: what the SPA does at the callback
+    /// route of one of several providers.
+    pub async fn callback_for(&self, provider: &str, req: &CallbackRequest) -> reqwest::Response {
+        let path = format!("/bff/callback/{provider}");
+        self.post(&path, &serde_json::to_value(req).expect("json"))
             .await
     }
 

@@ -9,6 +9,7 @@ pub mod presets;
 pub mod provider;
 pub mod raw_http;
 pub mod redis;
+pub mod store_suite;
 pub mod tls;
 pub mod upstream;
 pub mod wait;

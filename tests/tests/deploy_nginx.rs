@@ -132,12 +132,7 @@ async fn spa_on_nginx_with_bff_behind_it_signs_in() {
     let bff = TestBff::start(reserved, &env).await.expect("BFF");
 
     // What `keyway csp dist/` prints.
-    let csp = keyway_backend::static_files::StaticSite::open(&dist)
-        .expect("dist/index.html")
-        .csp
-        .to_str()
-        .expect("ascii")
-        .to_owned();
+    let csp = keyway_backend::content_security_policy(&dist).expect("dist/index.html");
     assert!(
         csp.contains("'wasm-unsafe-eval'") && csp.contains("'sha256-"),
         "{csp}"

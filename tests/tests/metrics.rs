@@ -68,12 +68,18 @@ async fn metrics_follow_logins_refreshes_proxy_and_logouts() {
         .await;
     assert_eq!(r.status(), 400);
     // A provider error code made up by the caller (for a pending login of
-    // this browser) is counted as provider_error.
-    spa.start_login(None).await;
+    // this browser, with its state) is counted as provider_error.
+    let url = spa.start_login(None).await;
+    let state = url::Url::parse(&url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
     let r = spa
         .post(
             "/bff/callback",
-            &serde_json::json!({"error": "made_up_code_42"}),
+            &serde_json::json!({"error": "made_up_code_42", "state": state}),
         )
         .await;
     assert_eq!(r.status(), 400);
@@ -107,7 +113,15 @@ async fn metrics_follow_logins_refreshes_proxy_and_logouts() {
             &text,
             r#"keyway_logins_total{provider="unknown",outcome="failed"}"#
         ),
-        Some(2.0),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(
+            &text,
+            r#"keyway_logins_total{provider="default",outcome="failed"}"#
+        ),
+        Some(1.0),
         "{text}"
     );
     assert_eq!(
@@ -121,7 +135,7 @@ async fn metrics_follow_logins_refreshes_proxy_and_logouts() {
     assert_eq!(
         value(
             &text,
-            r#"keyway_login_failures_total{provider="unknown",reason="provider_error"}"#
+            r#"keyway_login_failures_total{provider="default",reason="provider_error"}"#
         ),
         Some(1.0),
         "{text}"

@@ -208,7 +208,7 @@ async fn backchannel_logout_reaches_sessions_created_on_either_instance() {
         .await;
         assert_eq!(s, 200);
     }
-    let now = keyway_backend::session::now_secs();
+    let now = keyway_backend::internals::now_secs();
     let token = provider
         .sign_test_jwt(
             &json!({"iss": provider.issuer, "aud": "keyway", "iat": now, "exp": now + 60, "jti": "x", "sub": "alice",

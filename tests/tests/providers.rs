@@ -4,7 +4,9 @@
 
 use keyway_shared::CallbackRequest;
 use keyway_tests::bff::json_of;
-use keyway_tests::bff::{SpaClient, TestBff, callback_request, client_for, env_for, reserve};
+use keyway_tests::bff::{
+    SpaClient, TestBff, callback_request, client_for, client_for_provider, env_for, reserve,
+};
 use keyway_tests::fake_github::FakeGitHub;
 use keyway_tests::provider::{Consent, ProviderConfig, TestProvider};
 use serde_json::json;
@@ -19,12 +21,12 @@ async fn start_login(spa: &SpaClient, provider: &str) -> String {
 /// Two oidc-providers with different issuers, and a BFF offering both.
 async fn two_providers() -> (TestProvider, TestProvider, TestBff) {
     let reserved = reserve().await;
-    let cfg = || ProviderConfig {
-        clients: vec![client_for(&reserved.origin)],
+    let cfg = |id: &str| ProviderConfig {
+        clients: vec![client_for_provider(&reserved.origin, id)],
         ..ProviderConfig::default()
     };
-    let a = TestProvider::start(cfg()).await.unwrap();
-    let b = TestProvider::start(cfg()).await.unwrap();
+    let a = TestProvider::start(cfg("alpha")).await.unwrap();
+    let b = TestProvider::start(cfg("beta")).await.unwrap();
     let toml = format!(
         r#"
         [[providers]]
@@ -78,7 +80,7 @@ async fn two_providers_each_sign_in() {
         let cb = spa
             .authorize(provider, &url, user, password, Consent::Allow)
             .await;
-        let (s, body) = json_of(spa.callback(&cb).await).await;
+        let (s, body) = json_of(spa.callback_for(id, &cb).await).await;
         assert_eq!(s, 200, "{body}");
         assert_eq!(body["user"]["provider"], id);
         assert_eq!(body["user"]["name"], name);
@@ -111,7 +113,24 @@ async fn mix_up_code_and_iss_from_another_provider_are_refused() {
         state: Some(state_a.clone()),
         ..cb_b.clone()
     };
-    let (s, body) = json_of(spa.callback(&mixed).await).await;
+    // At beta's redirect URI (where beta sends it), alpha's state is refused.
+    let (s, body) = json_of(spa.callback_for("beta", &mixed).await).await;
+    assert_eq!(s, 400, "{body}");
+    assert_eq!(body["error"], "provider_mismatch");
+    // Posted to alpha's callback instead, iss says it is beta's response.
+    let url_a = start_login(&spa, "alpha").await;
+    let state_a = url::Url::parse(&url_a)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .into_owned();
+    let mixed = CallbackRequest {
+        state: Some(state_a.clone()),
+        ..cb_b.clone()
+    };
+    let (s, body) = json_of(spa.callback_for("alpha", &mixed).await).await;
     assert_eq!(s, 400, "{body}");
     assert_eq!(body["error"], "issuer_mismatch");
     assert_eq!(
@@ -135,7 +154,7 @@ async fn mix_up_code_and_iss_from_another_provider_are_refused() {
         iss: Some(a.issuer.clone()),
         ..cb_b
     };
-    let (s, body) = json_of(spa.callback(&forged).await).await;
+    let (s, body) = json_of(spa.callback_for("alpha", &forged).await).await;
     assert_eq!(s, 502, "{body}");
     assert_eq!(body["error"], "token_exchange_failed");
     assert_eq!(

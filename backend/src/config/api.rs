@@ -124,7 +124,11 @@ fn read_one(
         }
     };
     let provider = provider(errs, &key("provider"), raw.provider.as_deref(), providers);
-    let forward_headers = forward_headers(errs, &key("forward_headers"), raw.forward_headers.as_deref());
+    let forward_headers = forward_headers(
+        errs,
+        &key("forward_headers"),
+        raw.forward_headers.as_deref(),
+    );
     let timeout = raw
         .timeout
         .as_deref()

@@ -22,8 +22,8 @@ mod session;
 mod sources;
 mod values;
 
-pub use api::{ApiSettings, ApiToken};
 pub(crate) use api::NEVER_FORWARDED;
+pub use api::{ApiSettings, ApiToken};
 pub use error::{ConfigError, ConfigErrors};
 pub use presets::NAMES as PRESET_NAMES;
 pub use provider::{
@@ -46,6 +46,7 @@ pub struct Config {
     /// Address to bind.
     pub listen: SocketAddr,
     /// Origin the browser sees, e.g. `https://app.example.com` (no path).
+    #[serde(serialize_with = "as_origin")]
     pub public_url: Url,
     /// The built SPA to serve, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -77,6 +78,11 @@ pub struct Config {
     pub providers: Vec<ProviderSettings>,
     /// Upstream APIs for the proxy.
     pub apis: Vec<ApiSettings>,
+}
+
+/// An origin as the user writes it (no trailing slash).
+fn as_origin<S: serde::Serializer>(url: &Url, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(url.as_str().trim_end_matches('/'))
 }
 
 impl Config {

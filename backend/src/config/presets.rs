@@ -247,7 +247,10 @@ mod tests {
             realm: Some("main".into()),
             ..params()
         };
-        assert_eq!(issuer("keycloak", &kc), "https://sso.example.com/realms/main");
+        assert_eq!(
+            issuer("keycloak", &kc),
+            "https://sso.example.com/realms/main"
+        );
         let a0 = PresetParams {
             domain: Some("acme.eu.auth0.com".into()),
             ..params()
@@ -258,7 +261,10 @@ mod tests {
             authorization_server: Some("default".into()),
             ..params()
         };
-        assert_eq!(issuer("okta", &okta), "https://acme.okta.com/oauth2/default");
+        assert_eq!(
+            issuer("okta", &okta),
+            "https://acme.okta.com/oauth2/default"
+        );
     }
 
     #[test]

@@ -191,7 +191,11 @@ impl Names<'_> {
     }
 }
 
-fn read_one(errs: &mut ConfigErrors, names: &Names<'_>, raw: &RawProvider) -> Option<ProviderSettings> {
+fn read_one(
+    errs: &mut ConfigErrors,
+    names: &Names<'_>,
+    raw: &RawProvider,
+) -> Option<ProviderSettings> {
     let before = errs.count();
     unknown_keys(errs, &names.prefix(), &raw.unknown);
     let preset = preset(errs, names, raw);
@@ -453,7 +457,11 @@ fn secret(errs: &mut ConfigErrors, names: &Names<'_>, raw: &RawProvider) -> Opti
     None
 }
 
-fn auth_params(errs: &mut ConfigErrors, names: &Names<'_>, raw: &RawProvider) -> Vec<(String, String)> {
+fn auth_params(
+    errs: &mut ConfigErrors,
+    names: &Names<'_>,
+    raw: &RawProvider,
+) -> Vec<(String, String)> {
     let params: Vec<(String, String)> = raw
         .auth_params
         .clone()
@@ -493,7 +501,12 @@ fn scopes(
     scopes
 }
 
-fn display_name(raw: &RawProvider, preset: Option<&Preset>, protocol: &Protocol, id: &str) -> String {
+fn display_name(
+    raw: &RawProvider,
+    preset: Option<&Preset>,
+    protocol: &Protocol,
+    id: &str,
+) -> String {
     raw.name.clone().unwrap_or_else(|| {
         preset
             .map(|p| p.name.to_owned())

@@ -201,7 +201,12 @@ fn limits(errs: &mut ConfigErrors, src: &Sources, raw: &RawServer) -> ServerLimi
             &raw.header_timeout,
             d.header_timeout,
         ),
-        body_timeout: time(errs, "server.body_timeout", &raw.body_timeout, d.body_timeout),
+        body_timeout: time(
+            errs,
+            "server.body_timeout",
+            &raw.body_timeout,
+            d.body_timeout,
+        ),
         max_body,
         max_header_bytes,
     }

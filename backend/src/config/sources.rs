@@ -11,8 +11,8 @@
 
 use super::error::{ConfigError, ConfigErrors};
 use super::raw::RawConfig;
-use figment::value::{Dict, Map, Value};
 use figment::providers::Format;
+use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
 use std::collections::BTreeMap;
 
@@ -46,12 +46,24 @@ const ENV: &[(&str, &str, Shape)] = &[
     ("KEYWAY_REFRESH_SKEW", "refresh_skew", Shape::Text),
     ("KEYWAY_SHUTDOWN_TIMEOUT", "shutdown_timeout", Shape::Text),
     ("KEYWAY_TLS_CA_FILE", "tls_ca_file", Shape::Text),
-    ("KEYWAY_HEADER_TIMEOUT", "server.header_timeout", Shape::Text),
+    (
+        "KEYWAY_HEADER_TIMEOUT",
+        "server.header_timeout",
+        Shape::Text,
+    ),
     ("KEYWAY_BODY_TIMEOUT", "server.body_timeout", Shape::Text),
     ("KEYWAY_MAX_BODY", "server.max_body", Shape::Number),
-    ("KEYWAY_MAX_HEADER_BYTES", "server.max_header_bytes", Shape::Number),
+    (
+        "KEYWAY_MAX_HEADER_BYTES",
+        "server.max_header_bytes",
+        Shape::Number,
+    ),
     ("KEYWAY_SESSION_STORE", "session.store", Shape::Text),
-    ("KEYWAY_SESSION_IDLE_TIMEOUT", "session.idle_timeout", Shape::Text),
+    (
+        "KEYWAY_SESSION_IDLE_TIMEOUT",
+        "session.idle_timeout",
+        Shape::Text,
+    ),
     (
         "KEYWAY_SESSION_ABSOLUTE_TIMEOUT",
         "session.absolute_timeout",
@@ -66,7 +78,11 @@ const ENV: &[(&str, &str, Shape)] = &[
     ("KEYWAY_PROVIDER_NAME", "providers.0.name", Shape::Text),
     ("KEYWAY_PROVIDER_KIND", "providers.0.kind", Shape::Text),
     ("KEYWAY_CLIENT_ID", "providers.0.client_id", Shape::Text),
-    ("KEYWAY_CLIENT_SECRET", "providers.0.client_secret", Shape::Text),
+    (
+        "KEYWAY_CLIENT_SECRET",
+        "providers.0.client_secret",
+        Shape::Text,
+    ),
     (
         "KEYWAY_CLIENT_SECRET_FILE",
         "providers.0.client_secret_file",
@@ -76,7 +92,11 @@ const ENV: &[(&str, &str, Shape)] = &[
     ("KEYWAY_AUTH_PARAMS", "providers.0.auth_params", Shape::Form),
     ("KEYWAY_PAR", "providers.0.par", Shape::Bool),
     ("KEYWAY_PROVIDER_TENANT", "providers.0.tenant", Shape::Text),
-    ("KEYWAY_PROVIDER_BASE_URL", "providers.0.base_url", Shape::Text),
+    (
+        "KEYWAY_PROVIDER_BASE_URL",
+        "providers.0.base_url",
+        Shape::Text,
+    ),
     ("KEYWAY_PROVIDER_REALM", "providers.0.realm", Shape::Text),
     ("KEYWAY_PROVIDER_DOMAIN", "providers.0.domain", Shape::Text),
     (

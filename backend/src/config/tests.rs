@@ -42,7 +42,10 @@ fn env_alone_is_enough_for_one_provider() {
     assert_eq!(c.providers.len(), 1);
     let p = &c.providers[0];
     assert_eq!(p.scopes, ["openid", "profile", "email"]);
-    assert!(p.auth_params.contains(&("access_type".into(), "offline".into())));
+    assert!(
+        p.auth_params
+            .contains(&("access_type".into(), "offline".into()))
+    );
     assert_eq!(c.session.store, StoreSetting::Sqlite("keyway.db".into()));
     assert_eq!(p.redirect_uri.as_str(), "http://127.0.0.1:8080/callback");
     assert_eq!(
@@ -74,8 +77,11 @@ fn each_provider_has_its_own_redirect_uri_when_there_are_several() {
         client_id = "gh"
         client_secret_env = "GH_SECRET"
     "#;
-    let c = Config::from_sources(Some(text), &env(&[("CORP_SECRET", "a"), ("GH_SECRET", "b")]))
-        .unwrap();
+    let c = Config::from_sources(
+        Some(text),
+        &env(&[("CORP_SECRET", "a"), ("GH_SECRET", "b")]),
+    )
+    .unwrap();
     assert_eq!(
         c.providers[0].redirect_uri.as_str(),
         "https://app.example.com/callback/corp"
@@ -215,7 +221,10 @@ fn inline_secrets_and_unknown_keys_are_refused_all_at_once() {
         "providers[0].scope",
         "providers[0].client_secret",
     ] {
-        assert!(names.contains(&expected), "{expected} missing from {names:?}");
+        assert!(
+            names.contains(&expected),
+            "{expected} missing from {names:?}"
+        );
     }
     assert!(!e.to_string().contains("inline-secret-value"));
     assert!(!e.to_string().contains("inline-key-value"));
@@ -265,9 +274,19 @@ fn every_setting_is_named_by_its_source() {
         ("KEYWAY_REFRESH_SKEW", "refresh_skew", "", "x"),
         ("KEYWAY_SHUTDOWN_TIMEOUT", "shutdown_timeout", "", "x"),
         ("KEYWAY_TLS_CA_FILE", "tls_ca_file", "", "/nonexistent.pem"),
-        ("KEYWAY_HEADER_TIMEOUT", "server.header_timeout", "server", "x"),
+        (
+            "KEYWAY_HEADER_TIMEOUT",
+            "server.header_timeout",
+            "server",
+            "x",
+        ),
         ("KEYWAY_BODY_TIMEOUT", "server.body_timeout", "server", "x"),
-        ("KEYWAY_SESSION_STORE", "session.store", "session", "mongodb://x"),
+        (
+            "KEYWAY_SESSION_STORE",
+            "session.store",
+            "session",
+            "mongodb://x",
+        ),
         (
             "KEYWAY_SESSION_IDLE_TIMEOUT",
             "session.idle_timeout",
@@ -280,7 +299,12 @@ fn every_setting_is_named_by_its_source() {
             "session",
             "x",
         ),
-        ("KEYWAY_LOGIN_TIMEOUT", "session.login_timeout", "session", "x"),
+        (
+            "KEYWAY_LOGIN_TIMEOUT",
+            "session.login_timeout",
+            "session",
+            "x",
+        ),
         (
             "KEYWAY_SESSION_KEY_FILE",
             "session.key_file",
@@ -366,7 +390,11 @@ fn provider_settings_are_named_by_their_source() {
         }
         lines.push(format!("{key} = {toml_value}"));
         let e = Config::from_sources(Some(&lines.join("\n")), &env(&[("S", "x")])).unwrap_err();
-        assert_eq!(settings_of(&e), [format!("providers[0].{key}")], "{key}: {e}");
+        assert_eq!(
+            settings_of(&e),
+            [format!("providers[0].{key}")],
+            "{key}: {e}"
+        );
     }
     let mut vars = base_env();
     vars.push(("KEYWAY_PAR", "maybe"));

@@ -54,8 +54,7 @@ pub(super) fn secure_url(raw: &str) -> Result<Url, String> {
 pub(super) fn is_identifier(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 

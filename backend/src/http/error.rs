@@ -92,7 +92,11 @@ impl ApiError {
                 codes::CROSS_SITE_REQUEST,
                 "Requests from other sites are not accepted.".into(),
             ),
-            ApiError::NotFound => (StatusCode::NOT_FOUND, codes::NOT_FOUND, "Nothing here.".into()),
+            ApiError::NotFound => (
+                StatusCode::NOT_FOUND,
+                codes::NOT_FOUND,
+                "Nothing here.".into(),
+            ),
             ApiError::MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,
                 codes::METHOD_NOT_ALLOWED,
@@ -160,11 +164,11 @@ mod tests {
 
     #[test]
     fn statuses_follow_the_contract() {
+        assert_eq!(ApiError::CsrfHeaderMissing.parts().0, StatusCode::FORBIDDEN);
         assert_eq!(
-            ApiError::CsrfHeaderMissing.parts().0,
-            StatusCode::FORBIDDEN
+            ApiError::CsrfHeaderMissing.body().error,
+            "csrf_header_missing"
         );
-        assert_eq!(ApiError::CsrfHeaderMissing.body().error, "csrf_header_missing");
         assert_eq!(
             status_of(&ProtocolError::Timeout.into()),
             StatusCode::GATEWAY_TIMEOUT
@@ -173,7 +177,10 @@ mod tests {
             status_of(&crate::session::store::StoreError("x".into()).into()),
             StatusCode::SERVICE_UNAVAILABLE
         );
-        assert_eq!(status_of(&Error::SessionProviderMismatch), StatusCode::FORBIDDEN);
+        assert_eq!(
+            status_of(&Error::SessionProviderMismatch),
+            StatusCode::FORBIDDEN
+        );
         assert_eq!(
             status_of(&Error::CallbackProviderMismatch("x")),
             StatusCode::BAD_REQUEST

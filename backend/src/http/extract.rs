@@ -87,7 +87,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T>
             .await
             .map(|q| Self(q.0))
             .map_err(|_: QueryRejection| {
-                ApiError::Domain(Error::InvalidRequest("the query string is malformed".into()))
+                ApiError::Domain(Error::InvalidRequest(
+                    "the query string is malformed".into(),
+                ))
             })
     }
 }

@@ -79,7 +79,13 @@ pub(crate) async fn login_start(
     headers: HeaderMap,
     JsonBody(body): JsonBody<LoginRequest>,
 ) -> Result<Response, ApiError> {
-    let started = login::start(&app, &headers, body.provider.as_deref(), body.return_to.as_deref()).await?;
+    let started = login::start(
+        &app,
+        &headers,
+        body.provider.as_deref(),
+        body.return_to.as_deref(),
+    )
+    .await?;
     let body = Json(LoginResponse {
         authorization_url: started.authorization_url,
     });
@@ -107,7 +113,12 @@ pub(crate) async fn login_redirect(
     Ok(with_cookies(response, started.set_cookies))
 }
 
-async fn finish_callback(app: &App, headers: &HeaderMap, provider: Option<&str>, body: CallbackRequest) -> Response {
+async fn finish_callback(
+    app: &App,
+    headers: &HeaderMap,
+    provider: Option<&str>,
+    body: CallbackRequest,
+) -> Response {
     let finished = login::callback(app, headers, provider, body).await;
     let response = match finished.result {
         Ok(body) => Json(body).into_response(),
@@ -117,7 +128,11 @@ async fn finish_callback(app: &App, headers: &HeaderMap, provider: Option<&str>,
 }
 
 /// `POST /bff/callback` (a deployment with a single provider).
-pub(crate) async fn callback(State(app): State<App>, headers: HeaderMap, JsonBody(body): JsonBody<CallbackRequest>) -> Response {
+pub(crate) async fn callback(
+    State(app): State<App>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<CallbackRequest>,
+) -> Response {
     finish_callback(&app, &headers, None, body).await
 }
 
@@ -132,13 +147,19 @@ pub(crate) async fn callback_for(
 }
 
 /// `GET /bff/user`.
-pub(crate) async fn user(State(app): State<App>, CurrentSession(session): CurrentSession) -> Json<keyway_shared::User> {
+pub(crate) async fn user(
+    State(app): State<App>,
+    CurrentSession(session): CurrentSession,
+) -> Json<keyway_shared::User> {
     Json(session.data.user(&app.config.session))
 }
 
 /// `GET /bff/userinfo`: the provider's userinfo with the session's access
 /// token, refreshed first when due.
-pub(crate) async fn userinfo(State(app): State<App>, CurrentSession(session): CurrentSession) -> Result<Response, ApiError> {
+pub(crate) async fn userinfo(
+    State(app): State<App>,
+    CurrentSession(session): CurrentSession,
+) -> Result<Response, ApiError> {
     let session = tokens::refresh::ensure_fresh(&app, session).await?;
     let data = &session.data;
     let provider = app
@@ -152,7 +173,10 @@ pub(crate) async fn userinfo(State(app): State<App>, CurrentSession(session): Cu
 }
 
 /// `POST /bff/logout`.
-pub(crate) async fn logout(State(app): State<App>, session: Option<CurrentSession>) -> Result<Response, ApiError> {
+pub(crate) async fn logout(
+    State(app): State<App>,
+    session: Option<CurrentSession>,
+) -> Result<Response, ApiError> {
     let end_session_url = match session {
         Some(CurrentSession(session)) => tokens::logout(&app, &session).await?,
         None => None,
@@ -165,7 +189,10 @@ pub(crate) async fn logout(State(app): State<App>, session: Option<CurrentSessio
 }
 
 /// `POST /bff/backchannel-logout` (form `logout_token=<JWT>`).
-pub(crate) async fn backchannel_logout(State(app): State<App>, body: axum::body::Bytes) -> Result<Response, ApiError> {
+pub(crate) async fn backchannel_logout(
+    State(app): State<App>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
     let token = url::form_urlencoded::parse(&body)
         .find(|(k, _)| k == "logout_token")
         .map(|(_, v)| v.into_owned());
@@ -209,7 +236,8 @@ pub(crate) async fn api(
         Ok(r) => r.status(),
         Err(e) => status_of(e),
     };
-    app.metrics.proxied(&name, status.as_u16(), started.elapsed());
+    app.metrics
+        .proxied(&name, status.as_u16(), started.elapsed());
     match result {
         Ok(r) => r,
         Err(e) => ApiError::Domain(e).into_response(),

@@ -28,7 +28,8 @@ pub(crate) fn needs_csrf(method: &Method, path: &str) -> bool {
     if !path.starts_with("/bff/") || CSRF_EXEMPT.contains(&path) {
         return false;
     }
-    path.starts_with("/bff/api/") || !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+    path.starts_with("/bff/api/")
+        || !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
 /// What the guard checks against, built once.
@@ -48,7 +49,10 @@ impl Guard {
             return Err(ApiError::MethodNotAllowed);
         }
         let headers = req.headers();
-        let head: usize = headers.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
+        let head: usize = headers
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.len() + 4)
+            .sum();
         if head > self.max_header_bytes {
             return Err(ApiError::HeadersTooLarge);
         }
@@ -106,8 +110,7 @@ pub(crate) async fn guard(State(guard): State<Arc<Guard>>, req: Request, next: N
 pub(crate) async fn sanitize_request_id(mut req: Request) -> Request {
     let ok = req.headers().get("x-request-id").is_none_or(|v| {
         v.len() <= 128
-            && v
-                .as_bytes()
+            && v.as_bytes()
                 .iter()
                 .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
     });
@@ -137,7 +140,10 @@ impl Default for RequestIds {
 }
 
 impl tower_http::request_id::MakeRequestId for RequestIds {
-    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<tower_http::request_id::RequestId> {
+    fn make_request_id<B>(
+        &mut self,
+        _: &axum::http::Request<B>,
+    ) -> Option<tower_http::request_id::RequestId> {
         let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         HeaderValue::from_str(&format!("{}-{n:x}", self.prefix))
             .ok()
@@ -160,8 +166,14 @@ impl SecurityHeaders {
         Self {
             always: vec![
                 (header::CONTENT_SECURITY_POLICY, csp),
-                (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
-                (header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
+                (
+                    header::X_CONTENT_TYPE_OPTIONS,
+                    HeaderValue::from_static("nosniff"),
+                ),
+                (
+                    header::REFERRER_POLICY,
+                    HeaderValue::from_static("no-referrer"),
+                ),
                 (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
             ],
             hsts: https.then(|| HeaderValue::from_static("max-age=31536000; includeSubDomains")),
@@ -170,7 +182,11 @@ impl SecurityHeaders {
 }
 
 /// Adds the security headers to a response.
-pub(crate) async fn security_headers(State(set): State<Arc<SecurityHeaders>>, req: Request, next: Next) -> Response {
+pub(crate) async fn security_headers(
+    State(set): State<Arc<SecurityHeaders>>,
+    req: Request,
+    next: Next,
+) -> Response {
     let mut response = next.run(req).await;
     let headers = response.headers_mut();
     for (name, value) in &set.always {
@@ -230,11 +246,22 @@ mod tests {
             assert_eq!(e.parts().0, axum::http::StatusCode::METHOD_NOT_ALLOWED);
         }
         let big = "x".repeat(5000);
-        let e = guard.check(&req(Method::GET, "/", &[("x-big", big)])).unwrap_err();
+        let e = guard
+            .check(&req(Method::GET, "/", &[("x-big", big)]))
+            .unwrap_err();
         assert_eq!(e.parts().1, "headers_too_large");
-        let declared = [("content-length", "10000000000".to_owned()), ("x-csrf", "1".to_owned())];
-        let e = guard.check(&req(Method::POST, "/bff/login", &declared)).unwrap_err();
+        let declared = [
+            ("content-length", "10000000000".to_owned()),
+            ("x-csrf", "1".to_owned()),
+        ];
+        let e = guard
+            .check(&req(Method::POST, "/bff/login", &declared))
+            .unwrap_err();
         assert_eq!(e.parts().1, "payload_too_large");
-        assert!(guard.check(&req(Method::POST, "/bff/login", &[("x-csrf", "1".into())])).is_ok());
+        assert!(
+            guard
+                .check(&req(Method::POST, "/bff/login", &[("x-csrf", "1".into())]))
+                .is_ok()
+        );
     }
 }

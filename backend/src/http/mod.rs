@@ -43,13 +43,19 @@ pub(crate) fn router(app: App) -> Result<Router, std::io::Error> {
 
     let bff = Router::new()
         .route("/bff/providers", get(handlers::providers))
-        .route("/bff/login", get(handlers::login_redirect).post(handlers::login_start))
+        .route(
+            "/bff/login",
+            get(handlers::login_redirect).post(handlers::login_start),
+        )
         .route("/bff/callback", post(handlers::callback))
         .route("/bff/callback/{provider}", post(handlers::callback_for))
         .route("/bff/user", get(handlers::user))
         .route("/bff/userinfo", get(handlers::userinfo))
         .route("/bff/logout", post(handlers::logout))
-        .route("/bff/backchannel-logout", post(handlers::backchannel_logout))
+        .route(
+            "/bff/backchannel-logout",
+            post(handlers::backchannel_logout),
+        )
         .route("/bff/api/{name}", any(handlers::api))
         .route("/bff/api/{name}/{*rest}", any(handlers::api))
         .route("/bff/{*rest}", any(|| async { ApiError::NotFound }))

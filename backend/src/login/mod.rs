@@ -69,13 +69,10 @@ pub(crate) async fn start(
         return_to,
         created_at: now_secs(),
     };
-    let set_cookies = pending::store(
-        &app.cookie_codec,
-        &app.cookies,
-        headers,
-        &login,
-        app.config.session.login_timeout,
-    );
+    // The cookie outlives the login by an hour, so that a late callback is
+    // told `login_expired` rather than `invalid_state`.
+    let lifetime = app.config.session.login_timeout + std::time::Duration::from_secs(3600);
+    let set_cookies = pending::store(&app.cookie_codec, &app.cookies, headers, &login, lifetime);
     tracing::info!(provider = %provider.id(), "login started");
     app.metrics.login_started(provider.id());
     Ok(Started {
@@ -94,12 +91,25 @@ pub(crate) async fn callback(
 ) -> Finished {
     let mut set_cookies = Vec::new();
     let mut provider = None;
-    let result = checked(app, headers, path_provider, body, &mut set_cookies, &mut provider).await;
+    let result = checked(
+        app,
+        headers,
+        path_provider,
+        body,
+        &mut set_cookies,
+        &mut provider,
+    )
+    .await;
     match &result {
-        Ok(_) => app.metrics.login_completed(provider.as_deref().unwrap_or_default()),
+        Ok(_) => app
+            .metrics
+            .login_completed(provider.as_deref().unwrap_or_default()),
         Err(e) => app.metrics.login_failed(provider.as_deref(), e.code()),
     }
-    Finished { result, set_cookies }
+    Finished {
+        result,
+        set_cookies,
+    }
 }
 
 async fn checked(
@@ -131,7 +141,10 @@ async fn checked(
     if let Some(code) = &body.error {
         return Err(Error::ProviderDenied {
             code: clean_error_code(code),
-            description: body.error_description.as_deref().and_then(clean_description),
+            description: body
+                .error_description
+                .as_deref()
+                .and_then(clean_description),
         });
     }
     let code = body
@@ -143,8 +156,13 @@ async fn checked(
         nonce: login.nonce.as_deref(),
         issuer: login.issuer.as_deref(),
     };
-    let callback = Callback { code, iss: body.iss };
-    let logged_in = provider.complete_login(&app.http, callback, &pending).await?;
+    let callback = Callback {
+        code,
+        iss: body.iss,
+    };
+    let logged_in = provider
+        .complete_login(&app.http, callback, &pending)
+        .await?;
     let now = now_secs();
     let data = SessionData {
         identity: logged_in.identity,
@@ -184,13 +202,21 @@ async fn take_pending(
     let (login, name) = match pending::find(&app.cookie_codec, &app.cookies, headers, state) {
         Ok(found) => found,
         Err(NotFound::NoCookie) => {
-            return Err(Error::InvalidState("no pending login for this state in this browser"));
+            return Err(Error::InvalidState(
+                "no pending login for this state in this browser",
+            ));
         }
-        Err(NotFound::Mismatch) => return Err(Error::InvalidState("the pending login does not match")),
+        Err(NotFound::Mismatch) => {
+            return Err(Error::InvalidState("the pending login does not match"));
+        }
     };
     set_cookies.push(app.cookies.clear_login(&name));
     let until = login.created_at + app.config.session.login_timeout.as_secs() + 60;
-    if !app.sessions.claim_once(&format!("state\0{state}"), until).await? {
+    if !app
+        .sessions
+        .claim_once(&format!("state\0{state}"), until)
+        .await?
+    {
         return Err(Error::InvalidState("state already used"));
     }
     Ok(login)
@@ -214,7 +240,13 @@ async fn start_session(
     let data = &session.data;
     let until = data.created_at + app.config.session.absolute_timeout.as_secs();
     app.sessions
-        .index_login(&data.provider, data.sid.as_deref(), &data.identity.sub, session.id, until)
+        .index_login(
+            &data.provider,
+            data.sid.as_deref(),
+            &data.identity.sub,
+            session.id,
+            until,
+        )
         .await?;
     set_cookies.push(
         app.cookies

@@ -64,7 +64,11 @@ impl std::fmt::Debug for PendingLogin {
 /// The name of the cookie of the login with `state`.
 pub fn cookie_name(cookies: &CookieSettings, state: &str) -> String {
     let digest = Sha256::digest([b"keyway pending login v1\0", state.as_bytes()].concat());
-    format!("{}{}", cookies.login_prefix(), URL_SAFE_NO_PAD.encode(&digest[..9]))
+    format!(
+        "{}{}",
+        cookies.login_prefix(),
+        URL_SAFE_NO_PAD.encode(&digest[..9])
+    )
 }
 
 /// Seals a started login into its cookie; returns the `Set-Cookie` values:
@@ -125,7 +129,9 @@ pub fn find(
 ) -> Result<(PendingLogin, String), NotFound> {
     let name = cookie_name(cookies, state);
     let text = cookie::read(headers, &name).ok_or(NotFound::NoCookie)?;
-    let login: PendingLogin = codec.open_text(&name, &text).map_err(|_| NotFound::Mismatch)?;
+    let login: PendingLogin = codec
+        .open_text(&name, &text)
+        .map_err(|_| NotFound::Mismatch)?;
     if bool::from(login.state.as_bytes().ct_eq(state.as_bytes())) {
         Ok((login, name))
     } else {
@@ -158,7 +164,10 @@ mod tests {
             .filter(|p| !p.ends_with('='))
             .collect();
         let mut h = HeaderMap::new();
-        h.insert(header::COOKIE, HeaderValue::from_str(&pairs.join("; ")).unwrap());
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_str(&pairs.join("; ")).unwrap(),
+        );
         h
     }
 
@@ -166,14 +175,26 @@ mod tests {
     fn a_login_is_found_by_its_state_only() {
         let codec = Codec::for_cookies(&[SessionKey([3; 32])]);
         let cookies = CookieSettings::new(true);
-        let set = store(&codec, &cookies, &HeaderMap::new(), &login("s1", 1), Duration::from_secs(600));
+        let set = store(
+            &codec,
+            &cookies,
+            &HeaderMap::new(),
+            &login("s1", 1),
+            Duration::from_secs(600),
+        );
         let h = browser(&set);
         let (found, name) = find(&codec, &cookies, &h, "s1").unwrap();
         assert_eq!(found.verifier, "v".repeat(43));
         assert!(name.starts_with("__Host-keyway-login-"));
-        assert_eq!(find(&codec, &cookies, &h, "s2").unwrap_err(), NotFound::NoCookie);
+        assert_eq!(
+            find(&codec, &cookies, &h, "s2").unwrap_err(),
+            NotFound::NoCookie
+        );
         let other = Codec::for_cookies(&[SessionKey([4; 32])]);
-        assert_eq!(find(&other, &cookies, &h, "s1").unwrap_err(), NotFound::Mismatch);
+        assert_eq!(
+            find(&other, &cookies, &h, "s1").unwrap_err(),
+            NotFound::Mismatch
+        );
         let value = set[0].to_str().unwrap();
         assert!(!value.contains(&"v".repeat(43)), "the verifier is sealed");
         assert!(value.contains("HttpOnly") && value.contains("Max-Age=600"));
@@ -186,7 +207,13 @@ mod tests {
         let mut jar: Vec<HeaderValue> = Vec::new();
         for i in 0..(MAX_PENDING as u64 + 3) {
             let h = browser(&jar);
-            let set = store(&codec, &cookies, &h, &login(&format!("s{i}"), i), Duration::from_secs(60));
+            let set = store(
+                &codec,
+                &cookies,
+                &h,
+                &login(&format!("s{i}"), i),
+                Duration::from_secs(60),
+            );
             // Apply the Set-Cookie headers to the jar.
             for v in set {
                 let text = v.to_str().unwrap().to_owned();

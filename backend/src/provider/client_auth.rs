@@ -64,7 +64,9 @@ impl Credentials {
         let request = client.post(url).header("accept", "application/json");
         match self.auth {
             ClientAuth::Basic => {
-                form.retain(|(k, _)| k != "client_id" && k != "client_secret");
+                // `client_id` may stay in the body (a pushed authorization
+                // request carries it); the secret never does.
+                form.retain(|(k, _)| k != "client_secret");
                 request
                     .basic_auth(
                         form_encode(&self.client_id),

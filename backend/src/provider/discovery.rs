@@ -217,7 +217,10 @@ impl Discovery {
     /// The current copy. Never waits for the provider once one is loaded
     /// (a stale copy starts a background refresh); before that, waits for
     /// one fetch shared by all callers.
-    pub(crate) async fn get(self: &Arc<Self>, http: &HttpClient) -> Result<Arc<Discovered>, ProtocolError> {
+    pub(crate) async fn get(
+        self: &Arc<Self>,
+        http: &HttpClient,
+    ) -> Result<Arc<Discovered>, ProtocolError> {
         if let Some(current) = self.current_or_refresh(http) {
             return Ok(current);
         }
@@ -284,7 +287,8 @@ impl Discovery {
 
     fn failed(state: &mut State, e: &ProtocolError) {
         state.failures = state.failures.saturating_add(1);
-        let backoff = Duration::from_secs(1 << state.failures.min(6).saturating_sub(1)).min(MAX_BACKOFF);
+        let backoff =
+            Duration::from_secs(1 << state.failures.min(6).saturating_sub(1)).min(MAX_BACKOFF);
         state.not_before = Some(Instant::now() + backoff);
         state.last_error = Some(e.to_string());
     }
@@ -391,7 +395,11 @@ impl Discovery {
     }
 
     fn build(&self, metadata: Metadata, fetched_at: Instant) -> Discovered {
-        let auth = ClientAuth::negotiate(metadata.token_endpoint_auth_methods_supported().map(Vec::as_slice));
+        let auth = ClientAuth::negotiate(
+            metadata
+                .token_endpoint_auth_methods_supported()
+                .map(Vec::as_slice),
+        );
         let client = OidcClient::from_provider_metadata(
             metadata.clone(),
             ClientId::new(self.base.client_id.clone()),

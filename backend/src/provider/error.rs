@@ -5,7 +5,7 @@
 #[derive(Debug, thiserror::Error)]
 pub enum ProtocolError {
     /// The provider did not answer within the configured timeout.
-    #[error("the provider did not answer in time")]
+    #[error("the provider timed out")]
     Timeout,
     /// The provider answered with an error or garbage, or could not be reached.
     #[error("provider error: {0}")]
@@ -93,7 +93,9 @@ pub(crate) fn refresh_error<T: oauth2::ErrorResponse>(
         return RefreshError::Refused;
     }
     RefreshError::Failed(match token_error(e) {
-        ProtocolError::TokenExchange(why) => ProtocolError::Provider(format!("refresh failed: {why}")),
+        ProtocolError::TokenExchange(why) => {
+            ProtocolError::Provider(format!("refresh failed: {why}"))
+        }
         other => other,
     })
 }

@@ -58,7 +58,8 @@ pub fn install_crypto_provider() {
 }
 
 /// A function that adjusts the reqwest client (proxies, DNS overrides...).
-pub(crate) type Customize = Arc<dyn Fn(reqwest::ClientBuilder) -> reqwest::ClientBuilder + Send + Sync>;
+pub(crate) type Customize =
+    Arc<dyn Fn(reqwest::ClientBuilder) -> reqwest::ClientBuilder + Send + Sync>;
 
 /// How the outbound client is built.
 #[derive(Clone, Default)]

@@ -58,7 +58,11 @@ impl ProviderKey {
 
 /// A big-endian integer without its leading zero bytes (at least one byte).
 fn strip_leading_zeros(mut v: Vec<u8>) -> Vec<u8> {
-    let zeros = v.iter().take_while(|b| **b == 0).count().min(v.len().saturating_sub(1));
+    let zeros = v
+        .iter()
+        .take_while(|b| **b == 0)
+        .count()
+        .min(v.len().saturating_sub(1));
     v.drain(..zeros);
     v
 }

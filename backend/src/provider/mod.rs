@@ -153,11 +153,16 @@ impl Provider {
                     base,
                     discovery_ttl,
                 );
-                Kind::Oidc(oidc::Oidc::new(settings.clone(), o.clone(), Arc::new(discovery)))
+                Kind::Oidc(oidc::Oidc::new(
+                    settings.clone(),
+                    o.clone(),
+                    Arc::new(discovery),
+                ))
             }
-            Protocol::OAuth2(o) => {
-                Kind::OAuth2(Box::new(oauth2::OAuth2::new(settings.clone(), (**o).clone())))
-            }
+            Protocol::OAuth2(o) => Kind::OAuth2(Box::new(oauth2::OAuth2::new(
+                settings.clone(),
+                (**o).clone(),
+            ))),
         };
         Self { settings, kind }
     }
@@ -204,7 +209,10 @@ impl Provider {
     }
 
     /// Starts an authorization request: PKCE S256, `state`, and for OIDC a nonce.
-    pub(crate) async fn authorization_request(&self, http: &HttpClient) -> Result<AuthRequest, ProtocolError> {
+    pub(crate) async fn authorization_request(
+        &self,
+        http: &HttpClient,
+    ) -> Result<AuthRequest, ProtocolError> {
         match &self.kind {
             Kind::Oidc(o) => o.authorization_request(http).await,
             Kind::OAuth2(o) => Ok(o.authorization_request()),
@@ -303,13 +311,20 @@ fn scopes_of(settings: &ProviderSettings) -> impl Iterator<Item = String> + '_ {
 }
 
 /// Fetches JSON from a provider's user endpoint with the access token.
-async fn get_json(http: &HttpClient, url: Url, access_token: &Secret) -> Result<serde_json::Value, ProtocolError> {
+async fn get_json(
+    http: &HttpClient,
+    url: Url,
+    access_token: &Secret,
+) -> Result<serde_json::Value, ProtocolError> {
     let request = http
         .reqwest()
         .get(url)
         .bearer_auth(access_token.expose())
         .header("accept", "application/json");
-    let (status, body) = http.send(request).await.map_err(|e| e.during("user endpoint"))?;
+    let (status, body) = http
+        .send(request)
+        .await
+        .map_err(|e| e.during("user endpoint"))?;
     if status == reqwest::StatusCode::UNAUTHORIZED {
         return Err(ProtocolError::AccessTokenRejected);
     }
@@ -374,8 +389,8 @@ impl Providers {
         if token.len() > 16 * 1024 {
             return Err(invalid("too long"));
         }
-        let parsed =
-            verify::SignedToken::from_str(token).map_err(|_| invalid("not a signed JWT with the expected claims"))?;
+        let parsed = verify::SignedToken::from_str(token)
+            .map_err(|_| invalid("not a signed JWT with the expected claims"))?;
         let (iss, aud) = addressing(token).ok_or_else(|| invalid("no iss or aud"))?;
         let (provider, oidc) = self
             .list
@@ -402,7 +417,10 @@ fn addressing(token: &str) -> Option<(String, Vec<String>)> {
     let iss = v.get("iss")?.as_str()?.to_owned();
     let aud = match v.get("aud")? {
         serde_json::Value::String(s) => vec![s.clone()],
-        serde_json::Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect(),
+        serde_json::Value::Array(a) => a
+            .iter()
+            .filter_map(|x| x.as_str().map(str::to_owned))
+            .collect(),
         _ => return None,
     };
     Some((iss, aud))

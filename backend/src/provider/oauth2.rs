@@ -11,7 +11,9 @@ use super::revocation::{self, TokenKind};
 use super::{AuthRequest, Callback, LoggedIn, Pending, TokenSet};
 use crate::config::{OAuth2Settings, ProviderSettings};
 use crate::secret::Secret;
-use oauth2::{AuthorizationCode, CsrfToken, PkceCodeChallenge, PkceCodeVerifier, RefreshToken, Scope};
+use oauth2::{
+    AuthorizationCode, CsrfToken, PkceCodeChallenge, PkceCodeVerifier, RefreshToken, Scope,
+};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -38,14 +40,17 @@ impl OAuth2 {
     pub(crate) fn new(settings: Arc<ProviderSettings>, oauth2: OAuth2Settings) -> Self {
         // Nothing is advertised: RFC 6749's default, basic.
         let auth = ClientAuth::negotiate(None);
-        let client = oauth2::basic::BasicClient::new(oauth2::ClientId::new(settings.client_id.clone()))
-            .set_client_secret(oauth2::ClientSecret::new(
-                settings.client_secret.expose().to_owned(),
-            ))
-            .set_auth_uri(oauth2::AuthUrl::from_url(oauth2.endpoints.authorization.clone()))
-            .set_token_uri(oauth2::TokenUrl::from_url(oauth2.endpoints.token.clone()))
-            .set_redirect_uri(oauth2::RedirectUrl::from_url(settings.redirect_uri.clone()))
-            .set_auth_type(auth.auth_type());
+        let client =
+            oauth2::basic::BasicClient::new(oauth2::ClientId::new(settings.client_id.clone()))
+                .set_client_secret(oauth2::ClientSecret::new(
+                    settings.client_secret.expose().to_owned(),
+                ))
+                .set_auth_uri(oauth2::AuthUrl::from_url(
+                    oauth2.endpoints.authorization.clone(),
+                ))
+                .set_token_uri(oauth2::TokenUrl::from_url(oauth2.endpoints.token.clone()))
+                .set_redirect_uri(oauth2::RedirectUrl::from_url(settings.redirect_uri.clone()))
+                .set_auth_type(auth.auth_type());
         let credentials = Credentials {
             client_id: settings.client_id.clone(),
             secret: settings.client_secret.clone(),
@@ -110,7 +115,11 @@ impl OAuth2 {
 
     /// The user, from the user endpoint with the claim map (and, for GitHub,
     /// the primary verified e-mail from its e-mail list).
-    async fn identity(&self, http: &HttpClient, access_token: &Secret) -> Result<Identity, ProtocolError> {
+    async fn identity(
+        &self,
+        http: &HttpClient,
+        access_token: &Secret,
+    ) -> Result<Identity, ProtocolError> {
         let endpoints = &self.oauth2.endpoints;
         let user = super::get_json(http, endpoints.user.clone(), access_token).await?;
         let mut identity = Identity::of_user_json(&user, &self.oauth2.claims).ok_or_else(|| {
@@ -133,7 +142,11 @@ impl OAuth2 {
         Ok(identity)
     }
 
-    pub(super) async fn refresh(&self, http: &HttpClient, refresh: &Secret) -> Result<TokenSet, RefreshError> {
+    pub(super) async fn refresh(
+        &self,
+        http: &HttpClient,
+        refresh: &Secret,
+    ) -> Result<TokenSet, RefreshError> {
         self.client
             .exchange_refresh_token(&RefreshToken::new(refresh.expose().to_owned()))
             .request_async(&http.oidc())
@@ -171,7 +184,9 @@ impl OAuth2 {
         let json = super::get_json(http, self.oauth2.endpoints.user.clone(), access_token).await?;
         let got = Identity::of_user_json(&json, &self.oauth2.claims).map(|i| i.sub);
         if got.as_deref() != Some(sub) {
-            return Err(ProtocolError::Provider("userinfo names another subject".into()));
+            return Err(ProtocolError::Provider(
+                "userinfo names another subject".into(),
+            ));
         }
         Ok(json)
     }

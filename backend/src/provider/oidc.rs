@@ -15,9 +15,8 @@ use crate::config::{OidcSettings, ProviderSettings};
 use crate::secret::Secret;
 use openidconnect::core::CoreAuthenticationFlow;
 use openidconnect::{
-    AuthorizationCode, ClientId, CsrfToken, EndSessionUrl, LogoutRequest, Nonce,
-    PkceCodeChallenge, PkceCodeVerifier, PostLogoutRedirectUrl, RefreshToken, Scope,
-    TokenResponse as _,
+    AuthorizationCode, ClientId, CsrfToken, EndSessionUrl, LogoutRequest, Nonce, PkceCodeChallenge,
+    PkceCodeVerifier, PostLogoutRedirectUrl, RefreshToken, Scope, TokenResponse as _,
 };
 use std::str::FromStr;
 use std::sync::Arc;
@@ -33,7 +32,11 @@ pub(crate) struct Oidc {
 
 impl Oidc {
     /// The provider of `settings`, whose discovery is not loaded yet.
-    pub(crate) fn new(settings: Arc<ProviderSettings>, oidc: OidcSettings, discovery: Arc<Discovery>) -> Self {
+    pub(crate) fn new(
+        settings: Arc<ProviderSettings>,
+        oidc: OidcSettings,
+        discovery: Arc<Discovery>,
+    ) -> Self {
         Self {
             settings,
             oidc,
@@ -46,7 +49,10 @@ impl Oidc {
         &self.discovery
     }
 
-    pub(super) async fn authorization_request(&self, http: &HttpClient) -> Result<AuthRequest, ProtocolError> {
+    pub(super) async fn authorization_request(
+        &self,
+        http: &HttpClient,
+    ) -> Result<AuthRequest, ProtocolError> {
         let disc = self.discovery.get(http).await?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let mut request = disc
@@ -73,7 +79,12 @@ impl Oidc {
     }
 
     /// RFC 9126: pushed when enabled (or required by the provider) and advertised.
-    async fn maybe_push(&self, http: &HttpClient, disc: &Discovered, url: Url) -> Result<Url, ProtocolError> {
+    async fn maybe_push(
+        &self,
+        http: &HttpClient,
+        disc: &Discovered,
+        url: Url,
+    ) -> Result<Url, ProtocolError> {
         let extra = disc.metadata.additional_metadata();
         let required = extra.require_pushed_authorization_requests.unwrap_or(false);
         match extra.pushed_authorization_request_endpoint.as_deref() {
@@ -88,7 +99,12 @@ impl Oidc {
     /// Mix-up defence (RFC 9207) before anything is sent to the provider:
     /// `iss`, when present or promised by discovery, must be the issuer the
     /// login went to, and the provider's issuer must not have changed.
-    fn check_issuer(&self, disc: &Discovered, iss: Option<&str>, pending: &Pending<'_>) -> Result<(), ProtocolError> {
+    fn check_issuer(
+        &self,
+        disc: &Discovered,
+        iss: Option<&str>,
+        pending: &Pending<'_>,
+    ) -> Result<(), ProtocolError> {
         let expected = pending.issuer.unwrap_or_default();
         match iss {
             Some(iss) if !self.issuer_matches(expected, iss) => {
@@ -168,7 +184,9 @@ impl Oidc {
                     format!("no key of the provider matches and the JWKS could not be fetched again ({e})")
                 })?;
                 verify::verify(&fresh, &self.oidc, client_id, token, expect).map_err(|r| match r {
-                    Refusal::UnknownKey => "no key of the provider matches the token's key id".into(),
+                    Refusal::UnknownKey => {
+                        "no key of the provider matches the token's key id".into()
+                    }
                     Refusal::Invalid(why) => why,
                 })
             }
@@ -240,11 +258,15 @@ impl Oidc {
             .metadata
             .userinfo_endpoint()
             .map(|u| u.url().clone())
-            .ok_or_else(|| ProtocolError::Provider("the provider has no userinfo endpoint".into()))?;
+            .ok_or_else(|| {
+                ProtocolError::Provider("the provider has no userinfo endpoint".into())
+            })?;
         let json = super::get_json(http, url, access_token).await?;
         // OpenID Connect Core 5.3.2: the userinfo sub must be the ID token's.
         if json.get("sub").and_then(|s| s.as_str()) != Some(sub) {
-            return Err(ProtocolError::Provider("userinfo names another subject".into()));
+            return Err(ProtocolError::Provider(
+                "userinfo names another subject".into(),
+            ));
         }
         Ok(json)
     }
@@ -256,7 +278,11 @@ impl Oidc {
         kind: TokenKind,
     ) -> Option<Result<(), String>> {
         let disc = self.discovery.get(http).await.ok()?;
-        let endpoint = disc.metadata.additional_metadata().revocation_endpoint.as_deref()?;
+        let endpoint = disc
+            .metadata
+            .additional_metadata()
+            .revocation_endpoint
+            .as_deref()?;
         let endpoint = Url::parse(endpoint).ok()?;
         Some(revocation::revoke(http, &disc.credentials, &endpoint, token, kind).await)
     }
@@ -270,7 +296,11 @@ impl Oidc {
         post_logout: &Url,
     ) -> Option<Url> {
         let disc = self.discovery.get(http).await.ok()?;
-        let endpoint = disc.metadata.additional_metadata().end_session_endpoint.as_deref()?;
+        let endpoint = disc
+            .metadata
+            .additional_metadata()
+            .end_session_endpoint
+            .as_deref()?;
         let mut request = LogoutRequest::from(EndSessionUrl::new(endpoint.to_owned()).ok()?)
             .set_post_logout_redirect_uri(PostLogoutRedirectUrl::from_url(post_logout.clone()))
             .set_client_id(ClientId::new(self.settings.client_id.clone()))

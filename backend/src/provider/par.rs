@@ -4,8 +4,8 @@
 
 use super::client_auth::Credentials;
 use super::error::ProtocolError;
-use super::http::HttpClient;
 use super::error::clean_error_code;
+use super::http::HttpClient;
 use serde_json::Value;
 use url::Url;
 

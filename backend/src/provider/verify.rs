@@ -21,15 +21,21 @@
 use super::claims::{KeywayClaims, VerifiedClaims};
 use super::discovery::Discovered;
 use crate::config::OidcSettings;
-use openidconnect::core::{CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm};
+use openidconnect::core::{
+    CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm,
+};
 use openidconnect::{
     ClaimsVerificationError, IdToken, JsonWebTokenType, Nonce, SignatureVerificationError,
 };
 use std::time::Duration;
 
 /// A signed token as openidconnect parses it, with Keyway's extra claims.
-pub type SignedToken =
-    IdToken<KeywayClaims, CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm>;
+pub type SignedToken = IdToken<
+    KeywayClaims,
+    CoreGenderClaim,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJwsSigningAlgorithm,
+>;
 
 /// Signature algorithms Keyway accepts: asymmetric only.
 pub const ALLOWED_ALGS: &[CoreJwsSigningAlgorithm] = &[
@@ -109,13 +115,13 @@ pub fn verify(
     }
     let claims = match expect {
         Expect::Login { nonce } => token.claims(&verifier, &Nonce::new(nonce.to_owned())),
-        Expect::Refresh { nonce, .. } => token.claims(&verifier, |got: Option<&Nonce>| {
-            match (got, nonce) {
+        Expect::Refresh { nonce, .. } => {
+            token.claims(&verifier, |got: Option<&Nonce>| match (got, nonce) {
                 (None, _) => Ok(()),
                 (Some(got), Some(sent)) if got.secret() == sent => Ok(()),
                 _ => Err("the nonce is not the login's".to_owned()),
-            }
-        }),
+            })
+        }
         Expect::Logout => token.claims(&verifier, |got: Option<&Nonce>| match got {
             None => Ok(()),
             Some(_) => Err("a logout token must not carry a nonce".to_owned()),
@@ -151,9 +157,9 @@ fn issue_time(iat: chrono::DateTime<chrono::Utc>) -> Result<(), String> {
 
 fn refusal(e: ClaimsVerificationError) -> Refusal {
     match e {
-        ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey) => {
-            Refusal::UnknownKey
-        }
+        ClaimsVerificationError::SignatureVerification(
+            SignatureVerificationError::NoMatchingKey,
+        ) => Refusal::UnknownKey,
         // openidconnect's messages name the failed check, never the token.
         ClaimsVerificationError::SignatureVerification(inner) => {
             Refusal::Invalid(format!("signature verification failed: {inner}"))
@@ -174,7 +180,9 @@ fn check_issuer_template(claims: &VerifiedClaims, oidc: &OidcSettings) -> Result
         .filter(|t| is_tenant_id(t))
         .ok_or_else(|| Refusal::Invalid("no valid tid claim".into()))?;
     if claims.issuer().as_str() != template.replace("{tenantid}", tid) {
-        return Err(Refusal::Invalid("iss does not match the token's tenant".into()));
+        return Err(Refusal::Invalid(
+            "iss does not match the token's tenant".into(),
+        ));
     }
     Ok(())
 }

@@ -70,7 +70,11 @@ pub struct Forwarded<'a> {
 
 /// The headers sent upstream: the allowed ones of the browser's request,
 /// and Keyway's own forwarding headers.
-pub fn to_upstream(incoming: &HeaderMap, extra_allowed: &[String], fwd: &Forwarded<'_>) -> HeaderMap {
+pub fn to_upstream(
+    incoming: &HeaderMap,
+    extra_allowed: &[String],
+    fwd: &Forwarded<'_>,
+) -> HeaderMap {
     let mut out = HeaderMap::with_capacity(incoming.len() + 4);
     for (name, value) in incoming {
         let n = name.as_str();
@@ -127,7 +131,8 @@ pub fn to_browser(
             continue;
         }
         if name == header::LOCATION {
-            let location = rewrite_location(value, called, base, api_name).ok_or(ForeignRedirect)?;
+            let location =
+                rewrite_location(value, called, base, api_name).ok_or(ForeignRedirect)?;
             out.append(name.clone(), location);
         } else {
             out.append(name.clone(), value.clone());
@@ -136,7 +141,12 @@ pub fn to_browser(
     Ok(out)
 }
 
-fn rewrite_location(value: &HeaderValue, called: &Url, base: &Url, api_name: &str) -> Option<HeaderValue> {
+fn rewrite_location(
+    value: &HeaderValue,
+    called: &Url,
+    base: &Url,
+    api_name: &str,
+) -> Option<HeaderValue> {
     let target = called.join(value.to_str().ok()?).ok()?;
     let base_path = base.path().trim_end_matches('/');
     let same_origin = target.origin() == base.origin();
@@ -159,7 +169,10 @@ mod tests {
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (k, v) in pairs {
-            h.append(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
         }
         h
     }
@@ -191,7 +204,10 @@ mod tests {
         assert_eq!(out["x-forwarded-for"], "10.0.0.7");
         assert_eq!(out["x-forwarded-proto"], "https");
         assert_eq!(out["x-forwarded-host"], "app.example.com");
-        assert_eq!(out["forwarded"], "for=10.0.0.7;proto=https;host=\"app.example.com\"");
+        assert_eq!(
+            out["forwarded"],
+            "for=10.0.0.7;proto=https;host=\"app.example.com\""
+        );
         assert_eq!(out.get_all("x-forwarded-for").iter().count(), 1);
     }
 
@@ -206,7 +222,10 @@ mod tests {
             ("access-control-allow-origin", "*"),
             ("clear-site-data", "\"*\""),
             ("x-powered-by", "php"),
-            ("www-authenticate", "Bearer error=\"insufficient_user_authentication\""),
+            (
+                "www-authenticate",
+                "Bearer error=\"insufficient_user_authentication\"",
+            ),
         ]);
         let out = to_browser(&upstream, &called, &base, "orders").unwrap();
         assert_eq!(out.len(), 2);
@@ -229,7 +248,11 @@ mod tests {
             "/v10/x",
             "http://orders.internal/v1/x",
         ] {
-            assert_eq!(to_browser(&loc(bad), &called, &base, "orders"), Err(ForeignRedirect), "{bad}");
+            assert_eq!(
+                to_browser(&loc(bad), &called, &base, "orders"),
+                Err(ForeignRedirect),
+                "{bad}"
+            );
         }
     }
 }

@@ -84,9 +84,8 @@ pub(crate) async fn forward(
     })?;
     let status = upstream.status();
     tracing::debug!(api = %name, status = status.as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "proxied");
-    let back = headers::to_browser(upstream.headers(), &called, &api.url, name).map_err(|_| {
-        Error::Upstream("the API redirected outside its own base URL".into())
-    })?;
+    let back = headers::to_browser(upstream.headers(), &called, &api.url, name)
+        .map_err(|_| Error::Upstream("the API redirected outside its own base URL".into()))?;
     let mut response = Response::builder().status(status);
     if let Some(h) = response.headers_mut() {
         *h = back;
@@ -98,7 +97,9 @@ pub(crate) async fn forward(
 }
 
 /// Whether `e` or one of its sources is an `E`.
-pub(crate) fn caused_by<E: std::error::Error + 'static>(e: &(dyn std::error::Error + 'static)) -> bool {
+pub(crate) fn caused_by<E: std::error::Error + 'static>(
+    e: &(dyn std::error::Error + 'static),
+) -> bool {
     let mut source = Some(e);
     while let Some(s) = source {
         if s.is::<E>() {
@@ -122,7 +123,11 @@ fn bearer(token: &Secret) -> Result<HeaderValue, Error> {
 /// only if the session is of the API's provider; the BFF's own
 /// client-credentials token for `client`, and for `user_or_client` when
 /// nobody is signed in.
-async fn token_for(app: &App, api: &ApiSettings, session: Option<Session>) -> Result<Secret, Error> {
+async fn token_for(
+    app: &App,
+    api: &ApiSettings,
+    session: Option<Session>,
+) -> Result<Secret, Error> {
     let user = |session: Session| async move {
         if session.data.provider != api.provider {
             return Err(Error::SessionProviderMismatch);

@@ -292,6 +292,9 @@ mod tests {
         let sealed = cookies.seal("c", &1u8);
         assert!(records.open::<u8>("c", &sealed).is_err());
         assert_eq!(cookies.open::<u8>("c", &sealed).unwrap().0, 1);
-        assert!(Codec::for_cookies(&[]).sealing_tag().is_some(), "always sealed");
+        assert!(
+            Codec::for_cookies(&[]).sealing_tag().is_some(),
+            "always sealed"
+        );
     }
 }

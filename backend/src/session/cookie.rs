@@ -108,7 +108,9 @@ pub fn read(headers: &HeaderMap, name: &str) -> Option<String> {
 
 /// Every cookie whose name starts with `prefix`, as (name, value).
 pub fn read_prefixed(headers: &HeaderMap, prefix: &str) -> Vec<(String, String)> {
-    all(headers).filter(|(n, _)| n.starts_with(prefix)).collect()
+    all(headers)
+        .filter(|(n, _)| n.starts_with(prefix))
+        .collect()
 }
 
 #[cfg(test)]

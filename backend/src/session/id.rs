@@ -86,7 +86,13 @@ mod tests {
 
     #[test]
     fn garbage_is_not_an_id() {
-        for bad in ["", "x", "AAAAAAAAAAAAAAAAAAAAA=", "AAAAAAAAAAAAAAAAAAAAA!", &"A".repeat(23)] {
+        for bad in [
+            "",
+            "x",
+            "AAAAAAAAAAAAAAAAAAAAA=",
+            "AAAAAAAAAAAAAAAAAAAAA!",
+            &"A".repeat(23),
+        ] {
             assert!(bad.parse::<SessionId>().is_err(), "{bad}");
         }
     }

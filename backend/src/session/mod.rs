@@ -137,17 +137,25 @@ impl Sessions {
         self.open_record(id, record).await
     }
 
-    async fn open_record(&self, id: SessionId, record: Option<Record>) -> Result<Option<Session>, StoreError> {
+    async fn open_record(
+        &self,
+        id: SessionId,
+        record: Option<Record>,
+    ) -> Result<Option<Session>, StoreError> {
         let Some(record) = record else {
             return Ok(None);
         };
         let key = id.record_key();
-        let decoded = record
-            .payload
-            .decode_with(|bytes| self.codec.open::<SessionData>(&key, bytes).map(|(d, tag)| (tag, Arc::new(d))));
+        let decoded = record.payload.decode_with(|bytes| {
+            self.codec
+                .open::<SessionData>(&key, bytes)
+                .map(|(d, tag)| (tag, Arc::new(d)))
+        });
         match decoded {
             Ok((tag, _)) if !self.codec.accepts(tag) => {
-                tracing::warn!("session record is sealed with a key this instance lacks; treating the request as anonymous");
+                tracing::warn!(
+                    "session record is sealed with a key this instance lacks; treating the request as anonymous"
+                );
                 Ok(None)
             }
             Ok((_, data)) if data.expires_at(&self.settings) > now_secs() => Ok(Some(Session {
@@ -192,18 +200,28 @@ impl Sessions {
 
     /// Replaces the session's data if the record is still the version
     /// `current` was read from.
-    pub async fn update(&self, current: &Session, data: SessionData) -> Result<Updated, StoreError> {
+    pub async fn update(
+        &self,
+        current: &Session,
+        data: SessionData,
+    ) -> Result<Updated, StoreError> {
         let key = current.id.record_key();
         let (payload, expires_at, data) = self.payload(&key, data);
-        Ok(match self.store.update(&key, current.version, &payload, expires_at).await? {
-            Update::Written(version) => Updated::Saved(Session {
-                id: current.id,
-                version,
-                data,
-            }),
-            Update::Conflict => Updated::Conflict,
-            Update::Gone => Updated::Gone,
-        })
+        Ok(
+            match self
+                .store
+                .update(&key, current.version, &payload, expires_at)
+                .await?
+            {
+                Update::Written(version) => Updated::Saved(Session {
+                    id: current.id,
+                    version,
+                    data,
+                }),
+                Update::Conflict => Updated::Conflict,
+                Update::Gone => Updated::Gone,
+            },
+        )
     }
 
     /// Records that the session is in use (the idle timeout counts from its
@@ -253,12 +271,20 @@ impl Sessions {
     }
 
     /// Session ids recorded for provider+sid.
-    pub async fn sessions_by_sid(&self, provider: &str, sid: &str) -> Result<Vec<SessionId>, StoreError> {
+    pub async fn sessions_by_sid(
+        &self,
+        provider: &str,
+        sid: &str,
+    ) -> Result<Vec<SessionId>, StoreError> {
         self.indexed(&index_label("sid", provider, sid)).await
     }
 
     /// Session ids recorded for provider+sub.
-    pub async fn sessions_by_sub(&self, provider: &str, sub: &str) -> Result<Vec<SessionId>, StoreError> {
+    pub async fn sessions_by_sub(
+        &self,
+        provider: &str,
+        sub: &str,
+    ) -> Result<Vec<SessionId>, StoreError> {
         self.indexed(&index_label("sub", provider, sub)).await
     }
 
@@ -283,7 +309,11 @@ impl Sessions {
 
     /// A short exclusive lock shared by every instance on this store. `None`
     /// when another holder has it. The store sees a hash of `key`.
-    pub async fn try_lock(&self, key: &str, ttl: Duration) -> Result<Option<StoreLock>, StoreError> {
+    pub async fn try_lock(
+        &self,
+        key: &str,
+        ttl: Duration,
+    ) -> Result<Option<StoreLock>, StoreError> {
         let name = hashed_name("lock", key);
         let token = SessionId::random().to_string();
         Ok(self
@@ -296,6 +326,8 @@ impl Sessions {
     /// Records `label` until `until`: `true` the first time, `false` on a
     /// replay. The store sees a hash of `label`.
     pub async fn claim_once(&self, label: &str, until: u64) -> Result<bool, StoreError> {
-        self.store.claim_once(&hashed_name("once", label), until).await
+        self.store
+            .claim_once(&hashed_name("once", label), until)
+            .await
     }
 }

@@ -50,7 +50,10 @@ pub(crate) async fn token(app: &App, api: &ApiSettings) -> Result<Secret, Error>
         .ok_or(Error::UnknownProvider)?;
     let tokens = provider.client_credentials(&app.http, &api.scopes).await?;
     let issued = now_secs();
-    let lifetime = tokens.expires_in.map(|d| d.as_secs()).unwrap_or(DEFAULT_LIFETIME);
+    let lifetime = tokens
+        .expires_in
+        .map(|d| d.as_secs())
+        .unwrap_or(DEFAULT_LIFETIME);
     *guard = Some((tokens.access_token.clone(), issued, issued + lifetime));
     tracing::info!(api = %api.name, "client-credentials token obtained");
     Ok(tokens.access_token)

@@ -81,7 +81,9 @@ pub(crate) async fn ensure_fresh(app: &App, session: Session) -> Result<Session,
     let (lock, current) = loop {
         // Read from the store itself: another instance may have refreshed.
         let Some(current) = app.sessions.load_fresh(session.id).await? else {
-            return Err(Error::SessionExpired("the session ended while waiting for a refresh"));
+            return Err(Error::SessionExpired(
+                "the session ended while waiting for a refresh",
+            ));
         };
         if !due(app, &current.data) {
             return Ok(current);
@@ -117,7 +119,8 @@ async fn refresh_now(app: &App, current: Session) -> Result<Session, Error> {
     };
     match provider.refresh(&app.http, &refresh_token, &login).await {
         Ok(tokens) => {
-            app.metrics.refresh(&data.provider, RefreshOutcome::Succeeded);
+            app.metrics
+                .refresh(&data.provider, RefreshOutcome::Succeeded);
             let saved = save(app, current, tokens).await?;
             tracing::info!(provider = %saved.data.provider, "access token refreshed");
             Ok(saved)
@@ -126,7 +129,9 @@ async fn refresh_now(app: &App, current: Session) -> Result<Session, Error> {
             app.metrics.refresh(&data.provider, RefreshOutcome::Refused);
             app.sessions.delete(current.id).await?;
             tracing::info!(provider = %data.provider, "refresh refused (invalid_grant); session ended");
-            Err(Error::SessionExpired("the provider refused the refresh token"))
+            Err(Error::SessionExpired(
+                "the provider refused the refresh token",
+            ))
         }
         Err(RefreshError::InvalidIdToken(why)) => {
             app.metrics.refresh(&data.provider, RefreshOutcome::Refused);
@@ -165,7 +170,9 @@ async fn save(app: &App, read: Session, tokens: TokenSet) -> Result<Session, Err
             }
         }
     }
-    Err(Error::Internal("the session kept changing while its refresh was saved".into()))
+    Err(Error::Internal(
+        "the session kept changing while its refresh was saved".into(),
+    ))
 }
 
 /// The session ended while its refresh was in flight: the new tokens must

@@ -24,7 +24,9 @@ pub(crate) async fn revoke_all(app: &App, data: &SessionData) {
         };
         app.metrics.revocation(&data.provider, result.is_ok());
         match result {
-            Ok(()) => tracing::info!(provider = %data.provider, token = kind.hint(), "token revoked"),
+            Ok(()) => {
+                tracing::info!(provider = %data.provider, token = kind.hint(), "token revoked")
+            }
             Err(e) => {
                 tracing::warn!(provider = %data.provider, token = kind.hint(), error = %e, "revocation failed")
             }
@@ -38,7 +40,11 @@ pub(crate) async fn revoke_all(app: &App, data: &SessionData) {
 pub(crate) async fn end_session_url(app: &App, data: &SessionData) -> Option<String> {
     let provider = app.providers.get(Some(&data.provider))?;
     provider
-        .end_session_url(&app.http, data.tokens.id_token.as_ref(), &app.config.public_url)
+        .end_session_url(
+            &app.http,
+            data.tokens.id_token.as_ref(),
+            &app.config.public_url,
+        )
         .await
         .map(|u| u.to_string())
 }

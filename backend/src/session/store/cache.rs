@@ -69,7 +69,11 @@ impl RecordCache {
         }
         let inner = self.lock();
         let (record, filled) = inner.map.get(key)?;
-        if self.max_age.get().is_some_and(|max| filled.elapsed() >= *max) {
+        if self
+            .max_age
+            .get()
+            .is_some_and(|max| filled.elapsed() >= *max)
+        {
             return None;
         }
         Some(record.clone())
@@ -141,7 +145,6 @@ impl RecordCache {
     fn len(&self) -> usize {
         self.lock().map.len()
     }
-
 }
 
 impl ChangeSink for RecordCache {

@@ -91,7 +91,12 @@ impl Store for CachedStore {
         Ok(record)
     }
 
-    async fn create(&self, key: &str, payload: &Payload, expires_at: u64) -> Result<bool, StoreError> {
+    async fn create(
+        &self,
+        key: &str,
+        payload: &Payload,
+        expires_at: u64,
+    ) -> Result<bool, StoreError> {
         let created = self.inner.create(key, payload, expires_at).await;
         match created {
             Ok(true) => self.written(key, 1, payload, expires_at),
@@ -148,5 +153,9 @@ impl Store for CachedStore {
 
     fn count_live(&self) -> Option<u64> {
         self.inner.count_live()
+    }
+
+    fn serves_from_memory(&self) -> bool {
+        self.cache.is_enabled()
     }
 }

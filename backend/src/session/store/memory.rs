@@ -106,7 +106,12 @@ impl Store for MemoryStore {
             .cloned())
     }
 
-    async fn create(&self, key: &str, payload: &Payload, expires_at: u64) -> Result<bool, StoreError> {
+    async fn create(
+        &self,
+        key: &str,
+        payload: &Payload,
+        expires_at: u64,
+    ) -> Result<bool, StoreError> {
         let mut records = guard(&self.records);
         if records.contains_key(key) {
             return Ok(false);
@@ -209,9 +214,18 @@ impl Store for MemoryStore {
         Watch::Unwatched
     }
 
+    fn serves_from_memory(&self) -> bool {
+        true
+    }
+
     fn count_live(&self) -> Option<u64> {
         let now = now_secs();
-        Some(guard(&self.records).values().filter(|r| r.expires_at > now).count() as u64)
+        Some(
+            guard(&self.records)
+                .values()
+                .filter(|r| r.expires_at > now)
+                .count() as u64,
+        )
     }
 }
 
@@ -233,15 +247,28 @@ mod tests {
         assert_eq!(store.index_members(hash).await.unwrap(), ["a"]);
         assert_eq!(store.index_members("not-hex").await.unwrap(), ["c"]);
         store.index_add("gone", "d", now_secs()).await.unwrap();
-        assert!(store.index_members("gone").await.unwrap().is_empty(), "expired");
+        assert!(
+            store.index_members("gone").await.unwrap().is_empty(),
+            "expired"
+        );
     }
 
     #[tokio::test]
     async fn expired_records_are_invisible_and_purged() {
         let store = MemoryStore::default();
         let payload = Payload::from_bytes(&b"x"[..]);
-        assert!(store.create("live", &payload, now_secs() + 3600).await.unwrap());
-        assert!(store.create("dead", &payload, now_secs() - 1).await.unwrap());
+        assert!(
+            store
+                .create("live", &payload, now_secs() + 3600)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .create("dead", &payload, now_secs() - 1)
+                .await
+                .unwrap()
+        );
         assert!(store.load("dead").await.unwrap().is_none());
         assert!(store.load("live").await.unwrap().is_some());
         assert_eq!(store.purge_expired(), 1);

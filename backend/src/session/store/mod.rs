@@ -180,7 +180,12 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// Creates record `key` at version 1; `false` (nothing written) if the
     /// key is taken.
-    async fn create(&self, key: &str, payload: &Payload, expires_at: u64) -> Result<bool, StoreError>;
+    async fn create(
+        &self,
+        key: &str,
+        payload: &Payload,
+        expires_at: u64,
+    ) -> Result<bool, StoreError>;
 
     /// Replaces record `key` if its version is `expected`.
     async fn update(
@@ -223,13 +228,20 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     fn count_live(&self) -> Option<u64> {
         None
     }
+
+    /// Whether records are served from this process's memory right now.
+    fn serves_from_memory(&self) -> bool {
+        false
+    }
 }
 
 /// Opens the configured store: the one place where stores are chosen.
-pub(crate) async fn open(setting: &StoreSetting) -> Result<Arc<dyn Store>, String> {
+pub async fn open(setting: &StoreSetting) -> Result<Arc<dyn Store>, String> {
     Ok(match setting {
         StoreSetting::Memory => memory::MemoryStore::open(),
-        StoreSetting::Sqlite(path) => cached::CachedStore::wrap(sqlite::SqliteStore::open(path).await?),
+        StoreSetting::Sqlite(path) => {
+            cached::CachedStore::wrap(sqlite::SqliteStore::open(path).await?)
+        }
         StoreSetting::Redis(url) => cached::CachedStore::wrap(redis::RedisStore::open(url).await?),
     })
 }
@@ -277,7 +289,10 @@ impl Drop for StoreLock {
         }
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             let store = self.store.clone();
-            let (name, token) = (std::mem::take(&mut self.name), std::mem::take(&mut self.token));
+            let (name, token) = (
+                std::mem::take(&mut self.name),
+                std::mem::take(&mut self.token),
+            );
             runtime.spawn(async move {
                 if let Err(e) = store.unlock(&name, &token).await {
                     tracing::warn!(error = %e, "a store lock could not be freed; it expires by itself");

@@ -180,7 +180,9 @@ async fn probe(config: &Config) -> Result<bool, String> {
             Ok(false)
         }
         Err(_) => {
-            tracing::warn!("Redis did not answer within {STARTUP_WAIT:?}; starting not ready and retrying");
+            tracing::warn!(
+                "Redis did not answer within {STARTUP_WAIT:?}; starting not ready and retrying"
+            );
             Ok(false)
         }
     }
@@ -203,17 +205,27 @@ impl Store for RedisStore {
             .await
             .map_err(err)?;
         Ok(match fields {
-            (Some(version), Some(data), Some(expires_at)) if expires_at > now_secs() => Some(Record {
-                version,
-                expires_at,
-                payload: Payload::from_bytes(data),
-            }),
+            (Some(version), Some(data), Some(expires_at)) if expires_at > now_secs() => {
+                Some(Record {
+                    version,
+                    expires_at,
+                    payload: Payload::from_bytes(data),
+                })
+            }
             _ => None,
         })
     }
 
-    async fn create(&self, key: &str, payload: &Payload, expires_at: u64) -> Result<bool, StoreError> {
-        let args: Vec<Value> = vec![payload.bytes().clone().into(), expires_at.to_string().into()];
+    async fn create(
+        &self,
+        key: &str,
+        payload: &Payload,
+        expires_at: u64,
+    ) -> Result<bool, StoreError> {
+        let args: Vec<Value> = vec![
+            payload.bytes().clone().into(),
+            expires_at.to_string().into(),
+        ];
         let created: i64 = self
             .pool
             .eval(CREATE, vec![record_key(key)], args)
@@ -263,7 +275,13 @@ impl Store for RedisStore {
 
     async fn index_members(&self, name: &str) -> Result<Vec<String>, StoreError> {
         self.pool
-            .zrangebyscore(index_key(name), format!("({}", now_secs()), "+inf", false, None)
+            .zrangebyscore(
+                index_key(name),
+                format!("({}", now_secs()),
+                "+inf",
+                false,
+                None,
+            )
             .await
             .map_err(err)
     }
@@ -272,7 +290,13 @@ impl Store for RedisStore {
         let ms = ttl.as_millis().max(1) as i64;
         let set: Option<String> = self
             .pool
-            .set(lock_key(name), token, Some(Expiration::PX(ms)), Some(SetOptions::NX), false)
+            .set(
+                lock_key(name),
+                token,
+                Some(Expiration::PX(ms)),
+                Some(SetOptions::NX),
+                false,
+            )
             .await
             .map_err(err)?;
         Ok(set.is_some())
@@ -288,23 +312,40 @@ impl Store for RedisStore {
     }
 
     async fn claim_once(&self, name: &str, until: u64) -> Result<bool, StoreError> {
-        let until = until.max(now_secs() + 1) as i64;
+        if until <= now_secs() {
+            // Already over: nothing to remember.
+            return Ok(true);
+        }
+        let until = until as i64;
         let set: Option<String> = self
             .pool
-            .set(claim_key(name), "1", Some(Expiration::EXAT(until)), Some(SetOptions::NX), false)
+            .set(
+                claim_key(name),
+                "1",
+                Some(Expiration::EXAT(until)),
+                Some(SetOptions::NX),
+                false,
+            )
             .await
             .map_err(err)?;
         Ok(set.is_some())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.pool.ping::<String>(None).await.map(|_| ()).map_err(err)
+        self.pool
+            .ping::<String>(None)
+            .await
+            .map(|_| ())
+            .map_err(err)
     }
 
     fn watch(&self, sink: Weak<dyn ChangeSink>) -> Watch {
         match track_changes(&self.config, sink) {
             Ok(client) => {
-                *self.tracker.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(client);
+                *self
+                    .tracker
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(client);
                 Watch::Notified {
                     max_age: CACHE_MAX_AGE,
                 }
@@ -411,7 +452,9 @@ async fn heartbeat(client: Client, sink: Weak<dyn ChangeSink>, tracking: Arc<Ato
         let answered = client.is_connected() && client.ping::<String>(None).await.is_ok();
         if !answered {
             if tracking.swap(false, Ordering::SeqCst) {
-                tracing::warn!("Redis change tracking connection does not answer; session cache off");
+                tracing::warn!(
+                    "Redis change tracking connection does not answer; session cache off"
+                );
             }
             s.set_live(false);
             continue;

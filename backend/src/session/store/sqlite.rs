@@ -68,7 +68,12 @@ impl SqliteStore {
             .truncate(false)
             .write(true)
             .open(&lock_path)
-            .map_err(|e| format!("cannot open SQLite store lock `{}`: {e}", lock_path.display()))?;
+            .map_err(|e| {
+                format!(
+                    "cannot open SQLite store lock `{}`: {e}",
+                    lock_path.display()
+                )
+            })?;
         let key = lock_path.canonicalize().unwrap_or(lock_path);
         let mut open_files = OPEN.lock().await;
         open_files.retain(|_, w| w.strong_count() > 0);
@@ -179,7 +184,12 @@ impl Store for SqliteStore {
         }))
     }
 
-    async fn create(&self, key: &str, payload: &Payload, expires_at: u64) -> Result<bool, StoreError> {
+    async fn create(
+        &self,
+        key: &str,
+        payload: &Payload,
+        expires_at: u64,
+    ) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "INSERT INTO keyway_records (key, version, data, expires_at) VALUES (?, 1, ?, ?)
              ON CONFLICT (key) DO NOTHING",
@@ -216,13 +226,14 @@ impl Store for SqliteStore {
         if done.rows_affected() == 1 {
             return Ok(Update::Written(expected + 1));
         }
-        let exists: Option<i64> =
-            sqlx::query_scalar("SELECT version FROM keyway_records WHERE key = ? AND expires_at > ?")
-                .bind(key)
-                .bind(now)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(err)?;
+        let exists: Option<i64> = sqlx::query_scalar(
+            "SELECT version FROM keyway_records WHERE key = ? AND expires_at > ?",
+        )
+        .bind(key)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(err)?;
         Ok(if exists.is_some() {
             Update::Conflict
         } else {
