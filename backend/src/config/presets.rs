@@ -89,53 +89,61 @@ fn host_only(domain: &str, preset: &str) -> Result<String, String> {
     Ok(d.to_owned())
 }
 
+/// GitHub: plain OAuth 2.0, the user from `/user`, the e-mail from `/user/emails`.
+fn github() -> Result<Preset, String> {
+    Ok(Preset {
+        name: "GitHub",
+        protocol: Protocol::OAuth2(Box::new(OAuth2Settings {
+            endpoints: OAuth2Endpoints {
+                authorization: url("https://github.com/login/oauth/authorize")?,
+                token: url("https://github.com/login/oauth/access_token")?,
+                user: url("https://api.github.com/user")?,
+                emails: Some(url("https://api.github.com/user/emails")?),
+                revocation: None,
+            },
+            claims: ClaimMap {
+                sub: scopes(&["id"]),
+                name: scopes(&["name", "login"]),
+                email: scopes(&["email"]),
+                picture: scopes(&["avatar_url"]),
+            },
+        })),
+        scopes: scopes(&["read:user", "user:email"]),
+    })
+}
+
+/// Microsoft Entra: a tenant, or `common`/`organizations`/`consumers` with
+/// the templated issuer.
+fn microsoft(p: &PresetParams) -> Result<Preset, String> {
+    let tenant = p
+        .tenant
+        .as_deref()
+        .filter(|t| !t.is_empty())
+        .unwrap_or("common");
+    if !tenant
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    {
+        return Err("the `microsoft` preset's tenant must be a tenant id, a domain, `common`, `organizations` or `consumers`".into());
+    }
+    let mut preset = oidc(
+        "Microsoft",
+        format!("https://login.microsoftonline.com/{tenant}/v2.0"),
+    )?;
+    if matches!(tenant, "common" | "organizations" | "consumers")
+        && let Protocol::Oidc(oidc) = &mut preset.protocol
+    {
+        oidc.issuer_template = Some("https://login.microsoftonline.com/{tenantid}/v2.0".into());
+    }
+    Ok(preset)
+}
+
 /// Resolves a preset by name with its parameters.
 pub(crate) fn resolve(preset: &str, p: &PresetParams) -> Result<Preset, String> {
     match preset {
-        "github" => Ok(Preset {
-            name: "GitHub",
-            protocol: Protocol::OAuth2(Box::new(OAuth2Settings {
-                endpoints: OAuth2Endpoints {
-                    authorization: url("https://github.com/login/oauth/authorize")?,
-                    token: url("https://github.com/login/oauth/access_token")?,
-                    user: url("https://api.github.com/user")?,
-                    emails: Some(url("https://api.github.com/user/emails")?),
-                    revocation: None,
-                },
-                claims: ClaimMap {
-                    sub: scopes(&["id"]),
-                    name: scopes(&["name", "login"]),
-                    email: scopes(&["email"]),
-                    picture: scopes(&["avatar_url"]),
-                },
-            })),
-            scopes: scopes(&["read:user", "user:email"]),
-        }),
+        "github" => github(),
         "google" => oidc("Google", "https://accounts.google.com".into()),
-        "microsoft" => {
-            let tenant = p
-                .tenant
-                .as_deref()
-                .filter(|t| !t.is_empty())
-                .unwrap_or("common");
-            if !tenant
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-            {
-                return Err("the `microsoft` preset's tenant must be a tenant id, a domain, `common`, `organizations` or `consumers`".into());
-            }
-            let mut preset = oidc(
-                "Microsoft",
-                format!("https://login.microsoftonline.com/{tenant}/v2.0"),
-            )?;
-            if matches!(tenant, "common" | "organizations" | "consumers")
-                && let Protocol::Oidc(oidc) = &mut preset.protocol
-            {
-                oidc.issuer_template =
-                    Some("https://login.microsoftonline.com/{tenantid}/v2.0".into());
-            }
-            Ok(preset)
-        }
+        "microsoft" => microsoft(p),
         "gitlab" => {
             let base = p
                 .base_url

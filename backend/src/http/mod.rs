@@ -41,7 +41,24 @@ pub(crate) fn router(app: App) -> Result<Router, std::io::Error> {
         .map(|s| s.csp.clone())
         .unwrap_or_else(|| static_files::csp_for(&[]));
 
-    let bff = Router::new()
+    let mut router = Router::new()
+        .merge(bff_routes())
+        .route("/healthz", get(handlers::healthz))
+        .route("/readyz", get(handlers::readyz))
+        .route("/metrics", get(handlers::metrics));
+    router = match site {
+        Some(site) => router.fallback(move |req: Request| {
+            let site = site.clone();
+            async move { site.serve(req).await }
+        }),
+        None => router.fallback(|| async { ApiError::NotFound }),
+    };
+    Ok(with_middleware(router, app, csp))
+}
+
+/// The contract's routes under `/bff/`, answered `no-store`.
+fn bff_routes() -> Router<App> {
+    Router::new()
         .route("/bff/providers", get(handlers::providers))
         .route(
             "/bff/login",
@@ -63,21 +80,13 @@ pub(crate) fn router(app: App) -> Result<Router, std::io::Error> {
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
-        ));
+        ))
+}
 
-    let mut router = Router::new()
-        .merge(bff)
-        .route("/healthz", get(handlers::healthz))
-        .route("/readyz", get(handlers::readyz))
-        .route("/metrics", get(handlers::metrics));
-    router = match site {
-        Some(site) => router.fallback(move |req: Request| {
-            let site = site.clone();
-            async move { site.serve(req).await }
-        }),
-        None => router.fallback(|| async { ApiError::NotFound }),
-    };
-
+/// What every request goes through, outermost first: security headers,
+/// request ids, sensitive-header marking, the access log, panics to 500,
+/// the guard, the body timeout and size limit.
+fn with_middleware(router: Router<App>, app: App, csp: HeaderValue) -> Router {
     let limits = &app.config.server;
     let guard = Arc::new(middleware::Guard {
         origin: app.config.public_url.origin().ascii_serialization(),
@@ -110,5 +119,5 @@ pub(crate) fn router(app: App) -> Result<Router, std::io::Error> {
         .layer(mw::from_fn_with_state(guard, middleware::guard))
         .layer(RequestBodyTimeoutLayer::new(limits.body_timeout))
         .layer(DefaultBodyLimit::max(limits.max_body));
-    Ok(router.layer(stack).with_state(app))
+    router.layer(stack).with_state(app)
 }
