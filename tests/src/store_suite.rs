@@ -10,8 +10,10 @@ use crate::bff::{
     Reserved, SpaClient, TestBff, assert_error, client_for, env_for, json_of, reserve,
 };
 use crate::provider::{ProviderConfig, TestProvider};
+use crate::redis::RedisServer;
 use crate::wait::eventually;
 use async_trait::async_trait;
+use keyway_backend::internals::open_store;
 use keyway_backend::internals::{
     Identity, SessionData, SessionId, Sessions, Tokens, Updated, now_secs,
 };
@@ -136,6 +138,110 @@ async fn start_bff(
     TestBff::start_built(reserved, keyway_backend::Builder::new(config).store(store))
         .await
         .expect("BFF starts")
+}
+
+// ---------------------------------------------------------------- targets
+
+/// Keyway's memory store: a new one at each opening.
+pub struct Memory;
+
+#[async_trait]
+impl Target for Memory {
+    async fn open(&self) -> Arc<dyn Store> {
+        open_store(&StoreSetting::Memory).await.unwrap()
+    }
+    fn shared(&self) -> bool {
+        false
+    }
+    fn raw_contents(&self) -> Option<Vec<u8>> {
+        None
+    }
+}
+
+/// Keyway's SQLite store on a file in a temporary directory.
+pub struct Sqlite {
+    dir: tempfile::TempDir,
+}
+
+impl Sqlite {
+    /// A store file in a new temporary directory.
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+}
+
+impl Default for Sqlite {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[async_trait]
+impl Target for Sqlite {
+    async fn open(&self) -> Arc<dyn Store> {
+        open_store(&StoreSetting::Sqlite(self.dir.path().join("keyway.db")))
+            .await
+            .unwrap()
+    }
+    fn shared(&self) -> bool {
+        true
+    }
+    fn raw_contents(&self) -> Option<Vec<u8>> {
+        let mut all = Vec::new();
+        for f in std::fs::read_dir(self.dir.path()).unwrap() {
+            all.extend(std::fs::read(f.unwrap().path()).unwrap());
+        }
+        Some(all)
+    }
+}
+
+/// Keyway's Redis store on a real redis-server.
+pub struct Redis {
+    /// The server.
+    pub server: RedisServer,
+}
+
+impl Redis {
+    /// Starts a redis-server.
+    pub async fn start() -> Self {
+        Self {
+            server: RedisServer::start().await.expect("redis-server starts"),
+        }
+    }
+}
+
+#[async_trait]
+impl Target for Redis {
+    async fn open(&self) -> Arc<dyn Store> {
+        open_store(&StoreSetting::parse(&self.server.url()).unwrap())
+            .await
+            .unwrap()
+    }
+    fn shared(&self) -> bool {
+        true
+    }
+    fn raw_contents(&self) -> Option<Vec<u8>> {
+        let mut all = Vec::new();
+        for (k, v) in self.server.contents().unwrap() {
+            all.extend(k.into_bytes());
+            all.push(b'\n');
+            all.extend(v);
+        }
+        Some(all)
+    }
+    fn keys_with_ttl(&self) -> Option<Vec<(String, i64)>> {
+        let keys = self.server.contents().unwrap().into_iter().map(|(k, _)| k);
+        Some(
+            keys.map(|k| {
+                let out = self.server.cli(&["TTL", &k]).unwrap();
+                let ttl = String::from_utf8_lossy(&out).trim().parse().unwrap();
+                (k, ttl)
+            })
+            .collect(),
+        )
+    }
 }
 
 // ---------------------------------------------------------------- the suite

@@ -2,111 +2,29 @@
 //! — memory, SQLite and a real `redis-server` — then the Redis-only outage,
 //! cache and start-up tests.
 
-use async_trait::async_trait;
-use keyway_backend::internals::{Sessions, open_store};
-use keyway_backend::{SessionSettings, Store, StoreSetting};
+use keyway_backend::internals::Sessions;
+use keyway_backend::{SessionSettings, StoreSetting};
 use keyway_tests::bff::{assert_error, client_for, env_for, json_of, reserve};
 use keyway_tests::provider::{ProviderConfig, TestProvider};
 use keyway_tests::redis::{RedisServer, free_port};
 use keyway_tests::store_suite::{
-    self, KEY_A, SessionsExt, Target, key_a, sample_session, settings, stack_on,
+    self, KEY_A, Memory, Redis, SessionsExt, Sqlite, Target, key_a, sample_session, settings,
+    stack_on,
 };
 use keyway_tests::wait::eventually;
 use serde_json::json;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// The memory store: a new one at each opening.
-struct Memory;
-
-#[async_trait]
-impl Target for Memory {
-    async fn open(&self) -> Arc<dyn Store> {
-        open_store(&StoreSetting::Memory).await.unwrap()
-    }
-    fn shared(&self) -> bool {
-        false
-    }
-    fn raw_contents(&self) -> Option<Vec<u8>> {
-        None
-    }
-}
-
-/// An SQLite file in a temporary directory.
-struct Sqlite {
-    dir: tempfile::TempDir,
-}
-
-#[async_trait]
-impl Target for Sqlite {
-    async fn open(&self) -> Arc<dyn Store> {
-        open_store(&StoreSetting::Sqlite(self.dir.path().join("keyway.db")))
-            .await
-            .unwrap()
-    }
-    fn shared(&self) -> bool {
-        true
-    }
-    fn raw_contents(&self) -> Option<Vec<u8>> {
-        let mut all = Vec::new();
-        for f in std::fs::read_dir(self.dir.path()).unwrap() {
-            all.extend(std::fs::read(f.unwrap().path()).unwrap());
-        }
-        Some(all)
-    }
-}
-
-/// A real redis-server.
-struct Redis {
-    server: RedisServer,
-}
-
-#[async_trait]
-impl Target for Redis {
-    async fn open(&self) -> Arc<dyn Store> {
-        open_store(&StoreSetting::parse(&self.server.url()).unwrap())
-            .await
-            .unwrap()
-    }
-    fn shared(&self) -> bool {
-        true
-    }
-    fn raw_contents(&self) -> Option<Vec<u8>> {
-        let mut all = Vec::new();
-        for (k, v) in self.server.contents().unwrap() {
-            all.extend(k.into_bytes());
-            all.push(b'\n');
-            all.extend(v);
-        }
-        Some(all)
-    }
-    fn keys_with_ttl(&self) -> Option<Vec<(String, i64)>> {
-        let keys = self.server.contents().unwrap().into_iter().map(|(k, _)| k);
-        Some(
-            keys.map(|k| {
-                let out = self.server.cli(&["TTL", &k]).unwrap();
-                let ttl = String::from_utf8_lossy(&out).trim().parse().unwrap();
-                (k, ttl)
-            })
-            .collect(),
-        )
-    }
-}
 
 async fn memory() -> Memory {
     Memory
 }
 
 async fn sqlite() -> Sqlite {
-    Sqlite {
-        dir: tempfile::tempdir().unwrap(),
-    }
+    Sqlite::new()
 }
 
 async fn redis() -> Redis {
-    Redis {
-        server: RedisServer::start().await.expect("redis-server starts"),
-    }
+    Redis::start().await
 }
 
 keyway_tests::store_suite!(memory_store, super::memory);
