@@ -103,6 +103,19 @@ pub enum Fault {
     /// Like [`Fault::JwksLeadingZeroModulus`], for the exponent `e`
     /// (`AAEAAQ` instead of `AQAB`).
     JwksLeadingZeroExponent,
+    /// An honest login with a refresh token and a 2 s access token; a
+    /// refresh answers an honest new ID token (same subject, no nonce): the
+    /// control case of the refresh faults.
+    RefreshHonest,
+    /// Like [`Fault::RefreshHonest`], but the refreshed ID token names
+    /// another subject (OpenID Connect Core §12.2: must be the same).
+    RefreshOtherSubject,
+    /// The refreshed ID token is for another audience.
+    RefreshWrongAudience,
+    /// The refreshed ID token carries a nonce that is not the login's.
+    RefreshOtherNonce,
+    /// The refreshed ID token's signature is of other claims.
+    RefreshBadSignature,
 }
 
 #[derive(Debug)]
@@ -442,6 +455,9 @@ async fn token(
         _ => {}
     }
     let client_secret = client_secret(&headers, &form);
+    if form.get("grant_type").map(String::as_str) == Some("refresh_token") {
+        return refresh(&s, &client_secret).into_response();
+    }
     let code = form.get("code").cloned().unwrap_or_default();
     let Some(nonce) = s.nonces.lock().expect("nonces").remove(&code) else {
         return (
@@ -450,6 +466,16 @@ async fn token(
         )
             .into_response();
     };
+    if is_refresh_fault(s.fault) {
+        return axum::Json(json!({
+            "access_token": format!("at-{code}"),
+            "token_type": "Bearer",
+            "expires_in": 2,
+            "refresh_token": format!("rt-{code}"),
+            "id_token": id_token(&s, Fault::None, &nonce, &client_secret),
+        }))
+        .into_response();
+    }
     axum::Json(json!({
         "access_token": format!("at-{code}"),
         "token_type": "Bearer",
@@ -457,6 +483,54 @@ async fn token(
         "id_token": id_token(&s, s.fault, &nonce, &client_secret),
     }))
     .into_response()
+}
+
+fn is_refresh_fault(fault: Fault) -> bool {
+    matches!(
+        fault,
+        Fault::RefreshHonest
+            | Fault::RefreshOtherSubject
+            | Fault::RefreshWrongAudience
+            | Fault::RefreshOtherNonce
+            | Fault::RefreshBadSignature
+    )
+}
+
+/// A refresh grant: a new access token and an ID token with the refresh
+/// fault (none for [`Fault::RefreshHonest`]).
+fn refresh(s: &Shared, client_secret: &str) -> axum::Json<Value> {
+    let n = s.next_code.fetch_add(1, Ordering::SeqCst);
+    let token = id_token(s, Fault::None, "", client_secret);
+    // The honest refreshed ID token has no nonce (OpenID Connect Core §12.2).
+    let mut claims: Value = {
+        let payload = token.split('.').nth(1).expect("JWS");
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("b64")).expect("json")
+    };
+    claims.as_object_mut().expect("object").remove("nonce");
+    match s.fault {
+        Fault::RefreshOtherSubject => claims["sub"] = json!("someone-else"),
+        Fault::RefreshWrongAudience => claims["aud"] = json!("someone-else"),
+        Fault::RefreshOtherNonce => claims["nonce"] = json!("not-the-login-nonce"),
+        _ => {}
+    }
+    let id_token = if s.fault == Fault::RefreshBadSignature {
+        let good = sign(&rs256(KID), &claims, SIGNING_KEY_PEM);
+        let mut other = claims.clone();
+        other["sub"] = json!("someone-else");
+        let forged = sign(&rs256(KID), &other, SIGNING_KEY_PEM);
+        let (body, _) = good.rsplit_once('.').expect("JWS");
+        let (_, sig) = forged.rsplit_once('.').expect("JWS");
+        format!("{body}.{sig}")
+    } else {
+        sign(&rs256(KID), &claims, SIGNING_KEY_PEM)
+    };
+    axum::Json(json!({
+        "access_token": format!("at-refreshed-{n}"),
+        "token_type": "Bearer",
+        "expires_in": 3600,
+        "refresh_token": format!("rt-refreshed-{n}"),
+        "id_token": id_token,
+    }))
 }
 
 /// The client secret of a token request: from `Authorization: Basic`

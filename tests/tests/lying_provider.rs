@@ -277,3 +277,51 @@ async fn invalid_json_from_the_token_endpoint_is_a_502() {
 async fn ten_mib_token_response_is_a_502() {
     garbage(Fault::TokenEndpointHuge).await;
 }
+
+/// After an honest login with a 2 s access token, waits until it is due
+/// and calls `/bff/userinfo`, which refreshes first: the status and body,
+/// and the browser, provider and BFF (kept running).
+async fn refresh_after_login(fault: Fault) -> (u16, Value, SpaClient, LyingProvider, TestBff) {
+    let (provider, bff) = liar(fault).await;
+    let o = login(&provider, &bff).await;
+    assert_eq!(o.status, 200, "{}", o.body);
+    let signed_in = Instant::now();
+    // Due once half of its 2 s life is over.
+    keyway_tests::wait::eventually(Duration::from_secs(5), "the access token is due", || async {
+        signed_in.elapsed() >= Duration::from_millis(1100)
+    })
+    .await;
+    let r = o.spa.get("/bff/userinfo").await;
+    let status = r.status().as_u16();
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(provider.token_requests(), 2, "the code, then one refresh");
+    (status, body, o.spa, provider, bff)
+}
+
+/// The control of the refresh faults: an honest refreshed ID token (same
+/// subject, no nonce) is kept and the session goes on.
+#[tokio::test]
+async fn an_honest_refreshed_id_token_is_kept() {
+    let (status, body, spa, _provider, _bff) = refresh_after_login(Fault::RefreshHonest).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(spa.get("/bff/user").await.status(), 200);
+}
+
+/// Issue 15 item 4 (OpenID Connect Core §12.2): an ID token from a refresh
+/// is verified like the login's before it replaces it — another subject,
+/// another audience, a nonce that is not the login's, a bad signature: the
+/// tokens are not kept and the session ends (`401 session_expired`).
+#[tokio::test]
+async fn a_refreshed_id_token_that_fails_validation_ends_the_session() {
+    for fault in [
+        Fault::RefreshOtherSubject,
+        Fault::RefreshWrongAudience,
+        Fault::RefreshOtherNonce,
+        Fault::RefreshBadSignature,
+    ] {
+        let (status, body, spa, _provider, _bff) = refresh_after_login(fault).await;
+        assert_eq!(status, 401, "{fault:?}: {body}");
+        assert_eq!(body["error"], "session_expired", "{fault:?}");
+        assert_eq!(spa.get("/bff/user").await.status(), 401, "{fault:?}: the session goes on");
+    }
+}

@@ -358,3 +358,124 @@ async fn a_provider_that_requires_par_gets_it_without_the_switch() {
         .await;
     assert_eq!(spa.callback(&cb).await.status(), 200);
 }
+
+/// The full mix-up attack of RFC 9700 §4.4 with an honest provider that
+/// sends no `iss` (GitHub; here its FAKE) and a malicious configured one
+/// (the LYING provider, standing for an attacker's authorization server).
+/// The victim starts a login with the malicious provider; it sends the
+/// victim on to GitHub with the victim's state; GitHub sends the victim's
+/// code back to GitHub's own redirect URI. Keyway must refuse it there —
+/// the pending login went to the other provider — before any code reaches
+/// the attacker's token endpoint; nothing in the response (no `iss`) could
+/// have told it otherwise. With one shared `/callback`, the code went to the
+/// attacker's token endpoint.
+#[tokio::test]
+async fn mix_up_without_iss_is_refused_by_the_redirect_uri() {
+    use keyway_tests::lying_provider::{Fault, LyingProvider};
+    let reserved = reserve().await;
+    let fake = FakeGitHub::start("Iv1.test", "gh-secret").await;
+    let evil = LyingProvider::start(Fault::None).await;
+    let toml = format!(
+        r#"
+        [[providers]]
+        id = "evil"
+        issuer = "{evil}"
+        client_id = "keyway"
+        client_secret_env = "EVIL_SECRET"
+        scopes = ["openid"]
+        [[providers]]
+        id = "github"
+        preset = "github"
+        client_id = "Iv1.test"
+        client_secret_env = "GH_SECRET"
+        authorization_endpoint = "{base}/login/oauth/authorize"
+        token_endpoint = "{base}/login/oauth/access_token"
+        userinfo_endpoint = "{base}/user"
+        emails_endpoint = "{base}/user/emails"
+        "#,
+        evil = evil.issuer,
+        base = fake.base
+    );
+    let mut env: BTreeMap<String, String> = env_for(&reserved.origin, "unused");
+    for k in ["KEYWAY_ISSUER", "KEYWAY_CLIENT_ID", "KEYWAY_CLIENT_SECRET", "KEYWAY_SCOPES"] {
+        env.remove(k);
+    }
+    env.insert("GH_SECRET".into(), "gh-secret".into());
+    env.insert("EVIL_SECRET".into(), "keyway-secret".into());
+    let origin = reserved.origin.clone();
+    let bff = TestBff::start_with_file(reserved, &toml, &env).await.unwrap();
+
+    // The victim starts a login with the malicious provider.
+    let victim = SpaClient::new(&bff);
+    let url = start_login(&victim, "evil").await;
+    let state = url::Url::parse(&url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    // The attacker sends the victim to GitHub with the victim's state and
+    // Keyway's own client id and GitHub redirect URI.
+    let mut at_github = url::Url::parse(&format!("{}/login/oauth/authorize", fake.base)).unwrap();
+    at_github
+        .query_pairs_mut()
+        .append_pair("client_id", "Iv1.test")
+        .append_pair("redirect_uri", &format!("{origin}callback/github"))
+        .append_pair("response_type", "code")
+        .append_pair("state", &state);
+    let back = fake_authorize(at_github.as_str()).await;
+    assert!(back.iss.is_none(), "GitHub sends no iss");
+    assert_eq!(back.state.as_deref(), Some(state.as_str()));
+    // GitHub's redirect URI is /callback/github: the SPA posts it there.
+    let (s, body) = json_of(victim.callback_for("github", &back).await).await;
+    assert_eq!(s, 400, "{body}");
+    assert_eq!(body["error"], "provider_mismatch");
+    // The plain /bff/callback names no provider: refused with several.
+    let (s, body) = json_of(victim.callback(&back).await).await;
+    assert_eq!(s, 400, "{body}");
+    assert_ne!(body["error"], "invalid_request", "{body}");
+    assert_eq!(evil.token_requests(), 0, "the victim's code reached the attacker");
+    assert!(fake.token_calls().is_empty(), "no code was redeemed anywhere");
+    assert_eq!(victim.get("/bff/user").await.status(), 401, "no session");
+}
+
+/// Issue 15 item 7: the provider's `error_description` reaches the user only
+/// once the state matched a pending login of this browser; any page that
+/// sends the browser to `/callback?error=...&error_description=...` gets
+/// `invalid_state` and its text is not repeated.
+#[tokio::test]
+async fn a_provider_error_is_shown_only_when_its_state_matched() {
+    let (fake, bff) = github_stack().await;
+    let _ = fake;
+    let spa = SpaClient::new(&bff);
+    let planted = "Your account is locked: call +1-555-0100 now";
+    for state in [None, Some("made-up-state".to_owned())] {
+        let forged = CallbackRequest {
+            error: Some("access_denied".into()),
+            error_description: Some(planted.into()),
+            state,
+            ..CallbackRequest::default()
+        };
+        let (s, body) = json_of(spa.callback(&forged).await).await;
+        assert_eq!(s, 400, "{body}");
+        assert_eq!(body["error"], "invalid_state", "{body}");
+        assert!(!body.to_string().contains("555-0100"), "{body}");
+    }
+    // With the state of a login this browser started: the provider's words.
+    let url = spa.start_login(None).await;
+    let state = url::Url::parse(&url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned());
+    let real = CallbackRequest {
+        error: Some("access_denied".into()),
+        error_description: Some("The user said no".into()),
+        state,
+        ..CallbackRequest::default()
+    };
+    let (s, body) = json_of(spa.callback(&real).await).await;
+    assert_eq!(s, 400, "{body}");
+    assert_eq!(body["error"], "access_denied");
+    assert!(body["message"].as_str().unwrap().contains("The user said no"), "{body}");
+}
