@@ -125,6 +125,8 @@ struct Shared {
     jwks_fetches: AtomicUsize,
     token_requests: AtomicUsize,
     jwks_down: AtomicBool,
+    discovery_hangs: AtomicBool,
+    discovery_fetches: AtomicUsize,
     next_code: AtomicUsize,
     nonces: Mutex<HashMap<String, String>>,
     authorize_seen: Mutex<Vec<HashMap<String, String>>>,
@@ -176,6 +178,8 @@ impl LyingProvider {
             jwks_fetches: AtomicUsize::new(0),
             token_requests: AtomicUsize::new(0),
             jwks_down: AtomicBool::new(false),
+            discovery_hangs: AtomicBool::new(false),
+            discovery_fetches: AtomicUsize::new(0),
             next_code: AtomicUsize::new(1),
             nonces: Mutex::new(HashMap::new()),
             authorize_seen: Mutex::new(Vec::new()),
@@ -223,6 +227,17 @@ impl LyingProvider {
         self.shared.jwks_down.store(true, Ordering::SeqCst);
     }
 
+    /// From now on the discovery document is never answered (a provider
+    /// that hangs); its fetches are still counted.
+    pub fn hang_discovery(&self) {
+        self.shared.discovery_hangs.store(true, Ordering::SeqCst);
+    }
+
+    /// How many times the discovery document was asked for.
+    pub fn discovery_fetches(&self) -> usize {
+        self.shared.discovery_fetches.load(Ordering::SeqCst)
+    }
+
     /// Follows the authorization URL (no login page) and returns the
     /// redirect back as the SPA would post it to `/bff/callback`.
     pub async fn authorize(&self, authorization_url: &str) -> CallbackRequest {
@@ -247,6 +262,10 @@ impl LyingProvider {
 }
 
 async fn discovery(State(s): State<Arc<Shared>>) -> Response {
+    s.discovery_fetches.fetch_add(1, Ordering::SeqCst);
+    if s.discovery_hangs.load(Ordering::SeqCst) {
+        std::future::pending::<()>().await;
+    }
     let i = &s.issuer;
     axum::Json(json!({
         "issuer": i,

@@ -287,9 +287,11 @@ async fn refresh_after_login(fault: Fault) -> (u16, Value, SpaClient, LyingProvi
     assert_eq!(o.status, 200, "{}", o.body);
     let signed_in = Instant::now();
     // Due once half of its 2 s life is over.
-    keyway_tests::wait::eventually(Duration::from_secs(5), "the access token is due", || async {
-        signed_in.elapsed() >= Duration::from_millis(1100)
-    })
+    keyway_tests::wait::eventually(
+        Duration::from_secs(5),
+        "the access token is due",
+        || async { signed_in.elapsed() >= Duration::from_millis(1100) },
+    )
     .await;
     let r = o.spa.get("/bff/userinfo").await;
     let status = r.status().as_u16();
@@ -322,6 +324,10 @@ async fn a_refreshed_id_token_that_fails_validation_ends_the_session() {
         let (status, body, spa, _provider, _bff) = refresh_after_login(fault).await;
         assert_eq!(status, 401, "{fault:?}: {body}");
         assert_eq!(body["error"], "session_expired", "{fault:?}");
-        assert_eq!(spa.get("/bff/user").await.status(), 401, "{fault:?}: the session goes on");
+        assert_eq!(
+            spa.get("/bff/user").await.status(),
+            401,
+            "{fault:?}: the session goes on"
+        );
     }
 }

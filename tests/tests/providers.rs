@@ -397,13 +397,20 @@ async fn mix_up_without_iss_is_refused_by_the_redirect_uri() {
         base = fake.base
     );
     let mut env: BTreeMap<String, String> = env_for(&reserved.origin, "unused");
-    for k in ["KEYWAY_ISSUER", "KEYWAY_CLIENT_ID", "KEYWAY_CLIENT_SECRET", "KEYWAY_SCOPES"] {
+    for k in [
+        "KEYWAY_ISSUER",
+        "KEYWAY_CLIENT_ID",
+        "KEYWAY_CLIENT_SECRET",
+        "KEYWAY_SCOPES",
+    ] {
         env.remove(k);
     }
     env.insert("GH_SECRET".into(), "gh-secret".into());
     env.insert("EVIL_SECRET".into(), "keyway-secret".into());
     let origin = reserved.origin.clone();
-    let bff = TestBff::start_with_file(reserved, &toml, &env).await.unwrap();
+    let bff = TestBff::start_with_file(reserved, &toml, &env)
+        .await
+        .unwrap();
 
     // The victim starts a login with the malicious provider.
     let victim = SpaClient::new(&bff);
@@ -434,8 +441,15 @@ async fn mix_up_without_iss_is_refused_by_the_redirect_uri() {
     let (s, body) = json_of(victim.callback(&back).await).await;
     assert_eq!(s, 400, "{body}");
     assert_ne!(body["error"], "invalid_request", "{body}");
-    assert_eq!(evil.token_requests(), 0, "the victim's code reached the attacker");
-    assert!(fake.token_calls().is_empty(), "no code was redeemed anywhere");
+    assert_eq!(
+        evil.token_requests(),
+        0,
+        "the victim's code reached the attacker"
+    );
+    assert!(
+        fake.token_calls().is_empty(),
+        "no code was redeemed anywhere"
+    );
     assert_eq!(victim.get("/bff/user").await.status(), 401, "no session");
 }
 
@@ -477,5 +491,11 @@ async fn a_provider_error_is_shown_only_when_its_state_matched() {
     let (s, body) = json_of(spa.callback(&real).await).await;
     assert_eq!(s, 400, "{body}");
     assert_eq!(body["error"], "access_denied");
-    assert!(body["message"].as_str().unwrap().contains("The user said no"), "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("The user said no"),
+        "{body}"
+    );
 }
