@@ -324,7 +324,7 @@ fn spread(v: &[f64]) -> String {
 
 async fn run(args: RunArgs) -> Result<(), String> {
     let started = Instant::now();
-    keyway_backend::provider::http::install_crypto_provider();
+    keyway_backend::internals::install_crypto_provider();
     let me = std::env::current_exe().map_err(|e| e.to_string())?;
     let bin = args
         .keyway

@@ -1,14 +1,13 @@
 //! Memory per idle session in the memory store, measured in a process of
 //! its own (`keyway-bench session-memory`): RSS before and after creating N
-//! logins' worth of data through `keyway_backend::session::Sessions`, the
+//! logins' worth of data through `keyway_backend::internals::Sessions`, the
 //! API the login callback uses: each a session shaped like a real login's
 //! (a distinct user) and its two login-index entries.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use keyway_backend::config::{SessionSettings, StoreSetting};
-use keyway_backend::secret::Secret;
-use keyway_backend::session::{Identity, SessionData, Sessions, Tokens, now_secs};
+use keyway_backend::internals::{Identity, SessionData, Sessions, Tokens, now_secs};
+use keyway_backend::{Secret, SessionSettings, StoreSetting};
 use rand::RngCore;
 use std::time::Duration;
 
@@ -33,6 +32,7 @@ fn data(id_token: &str) -> SessionData {
         },
         provider: "default".into(),
         sid: Some(token(16)),
+        nonce: Some(token(32)),
         tokens: Tokens {
             access_token: Secret::new(token(32)),
             access_expires_at: Some(now + 3600),
@@ -48,15 +48,18 @@ fn data(id_token: &str) -> SessionData {
 /// What the login callback stores: the session and its two login-index
 /// entries (by `sid` and by `sub`, for back-channel logout).
 async fn login(sessions: &Sessions, id_token: &str) -> Result<(), String> {
-    let data = data(id_token);
-    let id = sessions.create(&data).await.map_err(|e| e.to_string())?;
+    let session = sessions
+        .create(data(id_token))
+        .await
+        .map_err(|e| e.to_string())?;
+    let data = &session.data;
     let until = data.created_at + 7 * 86400;
     sessions
         .index_login(
             &data.provider,
             data.sid.as_deref(),
             &data.identity.sub,
-            id,
+            session.id,
             until,
         )
         .await

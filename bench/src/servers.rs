@@ -94,7 +94,7 @@ async fn forward(State(p): State<Plain>, req: Request) -> Response {
 /// Runs the plain proxy: `/X` goes to `upstream/X`, headers and bodies
 /// streamed, no authentication, no logging, no metrics.
 pub async fn plain_proxy(listen: &str, upstream: &str) -> Result<(), String> {
-    let client = keyway_backend::provider::http::HttpClient::new(Duration::from_secs(10))
+    let client = keyway_backend::internals::HttpClient::new(Duration::from_secs(10), &Default::default())?
         .reqwest()
         .clone();
     let state = Plain {

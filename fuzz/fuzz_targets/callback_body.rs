@@ -37,7 +37,7 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(a, b);
                 // What the login route does with the query next.
                 if let Some(r) = a.return_to.as_deref()
-                    && let Ok(v) = keyway_backend::login::return_to::validate(r)
+                    && let Ok(v) = keyway_backend::internals::return_to::validate(r)
                 {
                     assert!(v.starts_with('/') && !v.starts_with("//"));
                 }

@@ -1,4 +1,4 @@
-//! Cookie parsing (`session::cookie::read`) and what Keyway does with the
+//! Cookie parsing (`cookie::read`) and what Keyway does with the
 //! value next (parse it as a session id). Invariants: any `Cookie` header
 //! bytes are read without panic, deterministically; a valid cookie planted
 //! first is found intact whatever garbage follows (first wins); a value that
@@ -6,15 +6,15 @@
 #![no_main]
 
 use axum::http::{HeaderMap, HeaderValue, header};
-use keyway_backend::session::cookie::read;
+use keyway_backend::internals::SessionId;
+use keyway_backend::internals::cookie::read;
 use libfuzzer_sys::fuzz_target;
-use tower_sessions::session::Id;
 
 const NAMES: [&str; 4] = [
     "keyway",
     "__Host-keyway",
-    "keyway-login",
-    "__Host-keyway-login",
+    "keyway-login-AAAAAAAAAAAA",
+    "__Host-keyway-login-AAAAAAAAAAAA",
 ];
 
 fuzz_target!(|data: &[u8]| {
@@ -29,9 +29,9 @@ fuzz_target!(|data: &[u8]| {
         let value = read(&headers, name);
         assert_eq!(value, read(&headers, name), "deterministic");
         if let Some(v) = value
-            && let Ok(id) = v.parse::<Id>()
+            && let Ok(id) = v.parse::<SessionId>()
         {
-            assert_eq!(id.to_string().parse::<Id>().ok(), Some(id));
+            assert_eq!(id.to_string().parse::<SessionId>().ok(), Some(id));
         }
     }
     // A well-formed cookie first, then the fuzzer's bytes: found intact.

@@ -1,22 +1,25 @@
-//! ID tokens: `CoreIdToken::from_str` (header and claims parsing), then what
-//! Keyway does with one: `provider::verify_with` against a provider whose
-//! JWKS holds the test key, and `verified_claim`. The input is a compact JWT,
-//! or (when it holds NUL bytes) a header JSON, a claims JSON and a signature
-//! that the target base64url-encodes. Invariant: nothing the fuzzer makes is
-//! ever accepted (it cannot sign with the key): not `alg: none`, not HMAC
-//! with the public key, not a token whose signature does not verify.
+//! ID tokens: openidconnect's parser (`SignedToken::from_str`: header and
+//! claims), then Keyway's one verifier (`verify::verify`) as for a login,
+//! against a provider whose JWKS holds the test key and whose discovery
+//! advertises `HS256` and `none` too. The input is a compact JWT, or (when
+//! it holds NUL bytes) a header JSON, a claims JSON and a signature that the
+//! target base64url-encodes. Invariant: nothing the fuzzer makes is ever
+//! accepted (it cannot sign with the key): not `alg: none`, not HMAC with
+//! the public key or the client secret, not a token whose signature does
+//! not verify.
 #![no_main]
 
-use keyway_backend::provider::jwk::ProviderKey;
-use keyway_backend::provider::{Discovered, Metadata, OidcClient, verified_claim, verify_with};
+use keyway_backend::internals::verify::{self, Expect};
+use keyway_backend::internals::{ClientBase, Discovered, Metadata, ProviderKey, SignedToken};
+use keyway_backend::{OidcSettings, Secret};
 use libfuzzer_sys::fuzz_target;
-use openidconnect::core::CoreIdToken;
 use openidconnect::JsonWebKeySet;
-use openidconnect::{ClientId, ClientSecret, Nonce};
 use std::str::FromStr;
 use std::sync::LazyLock;
-use std::time::Instant;
 
+
+/// A provider that advertises HS256 and `none` beside RS256 and whose JWKS
+/// holds the test key: Keyway's allow-list must still refuse the first two.
 static DISC: LazyLock<Discovered> = LazyLock::new(|| {
     let metadata: Metadata = serde_json::from_value(serde_json::json!({
         "issuer": "https://idp.example",
@@ -32,21 +35,34 @@ static DISC: LazyLock<Discovered> = LazyLock::new(|| {
         "../../tests/fixtures/lying-provider-jwks.json"
     ))
     .expect("jwks");
-    let metadata = metadata.set_jwks(jwks);
-    let client = OidcClient::from_provider_metadata(
-        metadata.clone(),
-        ClientId::new("keyway".into()),
-        Some(ClientSecret::new("keyway-secret".into())),
-    );
-    let now = Instant::now();
-    Discovered {
-        metadata,
-        client,
-        fetched_at: now,
-        jwks_fetched_at: now,
-        jwks_refetched_at: None,
-    }
+    Discovered::from_parts(
+        metadata.set_jwks(jwks),
+        ClientBase {
+            client_id: "keyway".into(),
+            secret: Secret::new("keyway-secret"),
+            redirect_uri: url::Url::parse("https://app.example/callback").unwrap(),
+        },
+    )
 });
+
+static OIDC: LazyLock<OidcSettings> = LazyLock::new(|| OidcSettings {
+    issuer: "https://idp.example".into(),
+    issuer_template: None,
+});
+
+/// A compact JWT from the input, or (when it holds NUL bytes) a header
+/// JSON, a claims JSON and a signature that are base64url-encoded.
+fn token_of(data: &[u8]) -> Option<String> {
+    if data.contains(&0) {
+        let mut parts = data.splitn(3, |b| *b == 0);
+        let h = parts.next().unwrap_or_default();
+        let p = parts.next().unwrap_or_default();
+        let s = parts.next().unwrap_or_default();
+        Some(format!("{}.{}.{}", b64(h), b64(p), b64(s)))
+    } else {
+        std::str::from_utf8(data).ok().map(str::to_owned)
+    }
+}
 
 fn b64(data: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -64,26 +80,14 @@ fn b64(data: &[u8]) -> String {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let raw = if data.contains(&0) {
-        let mut parts = data.splitn(3, |b| *b == 0);
-        let h = parts.next().unwrap_or_default();
-        let p = parts.next().unwrap_or_default();
-        let s = parts.next().unwrap_or_default();
-        format!("{}.{}.{}", b64(h), b64(p), b64(s))
-    } else {
-        match std::str::from_utf8(data) {
-            Ok(s) => s.to_owned(),
-            Err(_) => return,
-        }
-    };
-    let _ = verified_claim(&raw, "sid");
-    let Ok(token) = CoreIdToken::from_str(&raw) else {
+    let Some(raw) = token_of(data) else {
         return;
     };
-    // The provider advertises HS256 and none too: Keyway's allow-list must still refuse them.
-    let result = verify_with(&DISC, "keyway", None, &token, &Nonce::new("n".into()));
-    assert!(
-        result.is_err(),
-        "a token made by the fuzzer was accepted: {raw}"
-    );
+    let Ok(token) = SignedToken::from_str(&raw) else {
+        return;
+    };
+    let result = verify::verify(&DISC, &OIDC, "keyway", &token, Expect::Login { nonce: "n" });
+    assert!(result.is_err(), "a token made by the fuzzer was accepted: {raw}");
+    let refresh = Expect::Refresh { sub: "alice", nonce: Some("n") };
+    assert!(verify::verify(&DISC, &OIDC, "keyway", &token, refresh).is_err());
 });

@@ -1,18 +1,66 @@
-//! Back-channel logout tokens: `backchannel::parse` and `check_claims`.
-//! The input is either a compact JWS, or (when it holds NUL bytes) a header
-//! JSON, a payload JSON and a signature, which the target base64url-encodes,
-//! so the fuzzer reaches the claim checks. Invariants: the signing input is
-//! exactly `header.payload` of the token; claims that pass the checks have
-//! this client in `aud`, `iat` within the skew, `exp` not passed, the
-//! back-channel event, no `nonce`, and a `sid` or `sub`.
+//! Back-channel logout tokens: the unverified routing read
+//! (`verify::addressed_to`: which provider's verifier to use) and the one
+//! verifier as for a logout token (`Expect::Logout`). The input is a compact
+//! JWS, or (when it holds NUL bytes) a header JSON, a payload JSON and a
+//! signature, which the target base64url-encodes. Invariants: the routing
+//! read never panics and answers the payload's own `iss`; nothing the
+//! fuzzer makes is accepted as a logout token.
 #![no_main]
 
-use keyway_backend::backchannel::{BACKCHANNEL_EVENT, LogoutClaims, check_claims, parse};
-use keyway_backend::provider::{IAT_FUTURE_SKEW, IAT_MAX_AGE};
+use keyway_backend::internals::verify::{self, Expect};
+use keyway_backend::internals::{ClientBase, Discovered, Metadata, ProviderKey, SignedToken};
+use keyway_backend::{OidcSettings, Secret};
 use libfuzzer_sys::fuzz_target;
-use serde_json::Value;
+use openidconnect::JsonWebKeySet;
+use std::str::FromStr;
+use std::sync::LazyLock;
 
-const NOW: i64 = 1_700_000_000;
+
+/// A provider that advertises HS256 and `none` beside RS256 and whose JWKS
+/// holds the test key: Keyway's allow-list must still refuse the first two.
+static DISC: LazyLock<Discovered> = LazyLock::new(|| {
+    let metadata: Metadata = serde_json::from_value(serde_json::json!({
+        "issuer": "https://idp.example",
+        "authorization_endpoint": "https://idp.example/auth",
+        "token_endpoint": "https://idp.example/token",
+        "jwks_uri": "https://idp.example/jwks",
+        "response_types_supported": ["code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256", "HS256", "none"]
+    }))
+    .expect("metadata");
+    let jwks: JsonWebKeySet<ProviderKey> = serde_json::from_str(include_str!(
+        "../../tests/fixtures/lying-provider-jwks.json"
+    ))
+    .expect("jwks");
+    Discovered::from_parts(
+        metadata.set_jwks(jwks),
+        ClientBase {
+            client_id: "keyway".into(),
+            secret: Secret::new("keyway-secret"),
+            redirect_uri: url::Url::parse("https://app.example/callback").unwrap(),
+        },
+    )
+});
+
+static OIDC: LazyLock<OidcSettings> = LazyLock::new(|| OidcSettings {
+    issuer: "https://idp.example".into(),
+    issuer_template: None,
+});
+
+/// A compact JWT from the input, or (when it holds NUL bytes) a header
+/// JSON, a claims JSON and a signature that are base64url-encoded.
+fn token_of(data: &[u8]) -> Option<String> {
+    if data.contains(&0) {
+        let mut parts = data.splitn(3, |b| *b == 0);
+        let h = parts.next().unwrap_or_default();
+        let p = parts.next().unwrap_or_default();
+        let s = parts.next().unwrap_or_default();
+        Some(format!("{}.{}.{}", b64(h), b64(p), b64(s)))
+    } else {
+        std::str::from_utf8(data).ok().map(str::to_owned)
+    }
+}
 
 fn b64(data: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -30,46 +78,15 @@ fn b64(data: &[u8]) -> String {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let token = if data.contains(&0) {
-        let mut parts = data.splitn(3, |b| *b == 0);
-        let h = parts.next().unwrap_or_default();
-        let p = parts.next().unwrap_or_default();
-        let s = parts.next().unwrap_or_default();
-        format!("{}.{}.{}", b64(h), b64(p), b64(s))
-    } else {
-        match std::str::from_utf8(data) {
-            Ok(s) => s.to_owned(),
-            Err(_) => return,
-        }
-    };
-    let Ok((header, payload, input, _signature)) = parse(&token) else {
+    let Some(raw) = token_of(data) else {
         return;
     };
-    let mut dots = token.match_indices('.').map(|(i, _)| i);
-    let second = dots.nth(1).expect("a parsed JWS has two dots");
-    assert_eq!(input, &token[..second], "signing input");
-    let _ = header.alg.len();
-    let Ok(claims) = serde_json::from_value::<LogoutClaims>(payload) else {
-        return;
-    };
-    if check_claims(&claims, "keyway", NOW).is_ok() {
-        let aud_ok = match &claims.aud {
-            Value::String(s) => s == "keyway",
-            Value::Array(a) => a.iter().any(|v| v.as_str() == Some("keyway")),
-            _ => false,
-        };
-        assert!(aud_ok, "accepted another audience");
-        assert!(claims.iat <= NOW + IAT_FUTURE_SKEW.as_secs() as i64);
-        assert!(claims.iat >= NOW - IAT_MAX_AGE.as_secs() as i64);
-        assert!(claims.exp.is_none_or(|e| e > NOW));
-        assert!(claims.nonce.is_none());
-        assert!(claims.sid.is_some() || claims.sub.is_some());
-        assert!(
-            claims
-                .events
-                .as_ref()
-                .and_then(|e| e.get(BACKCHANNEL_EVENT))
-                .is_some_and(Value::is_object)
-        );
+    if let Some((iss, aud)) = verify::addressed_to(&raw) {
+        let _ = (iss.len(), aud.len());
     }
+    let Ok(token) = SignedToken::from_str(&raw) else {
+        return;
+    };
+    let result = verify::verify(&DISC, &OIDC, "keyway", &token, Expect::Logout);
+    assert!(result.is_err(), "a logout token made by the fuzzer was accepted: {raw}");
 });

@@ -1,10 +1,10 @@
-//! The API proxy's path check (`proxy::upstream_path`) and URL join.
+//! The API proxy's path check (`proxy_path::upstream_path`) and URL join.
 //! Invariants: an accepted path has no segment that decodes to `.` or `..`,
 //! no encoded `/`, `\` or NUL; joined to the configured base it stays on the
 //! base's origin and under its path.
 #![no_main]
 
-use keyway_backend::proxy::{upstream_path, upstream_url};
+use keyway_backend::internals::proxy_path::{upstream_path, upstream_url};
 use libfuzzer_sys::fuzz_target;
 use percent_encoding::percent_decode_str;
 

@@ -3,7 +3,7 @@
 //! control characters and no whitespace, and is returned unchanged.
 #![no_main]
 
-use keyway_backend::login::return_to::{MAX_LEN, validate};
+use keyway_backend::internals::return_to::{MAX_LEN, validate};
 use libfuzzer_sys::fuzz_target;
 use percent_encoding::percent_decode_str;
 

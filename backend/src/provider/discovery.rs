@@ -61,7 +61,7 @@ pub struct ExtraMetadata {
 impl AdditionalProviderMetadata for ExtraMetadata {}
 
 /// Provider metadata with [`ExtraMetadata`] and Keyway's key type.
-pub(crate) type Metadata = ProviderMetadata<
+pub type Metadata = ProviderMetadata<
     ExtraMetadata,
     CoreAuthDisplay,
     CoreClientAuthMethod,
@@ -133,6 +133,13 @@ impl Discovered {
         self.metadata.issuer().as_str()
     }
 
+    /// A copy made from a document (with its keys) given directly, not
+    /// fetched: for fuzz targets and tests.
+    pub fn from_parts(metadata: Metadata, client: ClientBase) -> Self {
+        let discovery = Discovery::new("fuzz", metadata.issuer().as_str(), None, client, Duration::MAX);
+        discovery.build(metadata, Instant::now())
+    }
+
     /// Whether authorization responses must carry `iss` (RFC 9207).
     pub fn requires_iss(&self) -> bool {
         self.metadata
@@ -160,7 +167,7 @@ struct State {
 
 /// What a provider needs to build its client.
 #[derive(Debug, Clone)]
-pub(crate) struct ClientBase {
+pub struct ClientBase {
     /// The client id.
     pub client_id: String,
     /// The client secret.

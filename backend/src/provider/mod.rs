@@ -391,7 +391,7 @@ impl Providers {
         }
         let parsed = verify::SignedToken::from_str(token)
             .map_err(|_| invalid("not a signed JWT with the expected claims"))?;
-        let (iss, aud) = addressing(token).ok_or_else(|| invalid("no iss or aud"))?;
+        let (iss, aud) = verify::addressed_to(token).ok_or_else(|| invalid("no iss or aud"))?;
         let (provider, oidc) = self
             .list
             .iter()
@@ -403,25 +403,4 @@ impl Providers {
         let claims = oidc.verify_logout_token(http, &parsed).await?;
         Ok((provider.clone(), claims))
     }
-}
-
-/// A JWT's `iss` and `aud` read without verifying anything: used only to
-/// choose which provider's verifier checks the token.
-fn addressing(token: &str) -> Option<(String, Vec<String>)> {
-    use base64::Engine;
-    let payload = token.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .ok()?;
-    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    let iss = v.get("iss")?.as_str()?.to_owned();
-    let aud = match v.get("aud")? {
-        serde_json::Value::String(s) => vec![s.clone()],
-        serde_json::Value::Array(a) => a
-            .iter()
-            .filter_map(|x| x.as_str().map(str::to_owned))
-            .collect(),
-        _ => return None,
-    };
-    Some((iss, aud))
 }

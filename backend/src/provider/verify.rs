@@ -228,6 +228,28 @@ fn check_logout(claims: &VerifiedClaims) -> Result<(), Refusal> {
     Ok(())
 }
 
+/// A JWT's `iss` and `aud`, read WITHOUT verifying anything: only to choose
+/// which provider's verifier checks a back-channel logout token. Never a
+/// basis for trust.
+pub fn addressed_to(token: &str) -> Option<(String, Vec<String>)> {
+    use base64::Engine;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    let iss = v.get("iss")?.as_str()?.to_owned();
+    let aud = match v.get("aud")? {
+        serde_json::Value::String(s) => vec![s.clone()],
+        serde_json::Value::Array(a) => a
+            .iter()
+            .filter_map(|x| x.as_str().map(str::to_owned))
+            .collect(),
+        _ => return None,
+    };
+    Some((iss, aud))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
