@@ -5,8 +5,8 @@
 pub use crate::login::pending::{self, PendingLogin};
 pub use crate::login::return_to;
 pub use crate::provider::claims::{Identity, KeywayClaims};
-pub use crate::provider::http::{HttpClient, HttpOptions, install_crypto_provider};
 pub use crate::provider::discovery::{ClientBase, Discovered, Metadata};
+pub use crate::provider::http::{HttpClient, HttpOptions, install_crypto_provider};
 pub use crate::provider::jwk::ProviderKey;
 pub use crate::provider::verify::{self, SignedToken};
 pub use crate::proxy::headers as proxy_headers;

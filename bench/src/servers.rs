@@ -94,9 +94,10 @@ async fn forward(State(p): State<Plain>, req: Request) -> Response {
 /// Runs the plain proxy: `/X` goes to `upstream/X`, headers and bodies
 /// streamed, no authentication, no logging, no metrics.
 pub async fn plain_proxy(listen: &str, upstream: &str) -> Result<(), String> {
-    let client = keyway_backend::internals::HttpClient::new(Duration::from_secs(10), &Default::default())?
-        .reqwest()
-        .clone();
+    let client =
+        keyway_backend::internals::HttpClient::new(Duration::from_secs(10), &Default::default())?
+            .reqwest()
+            .clone();
     let state = Plain {
         client,
         base: upstream.trim_end_matches('/').to_owned(),

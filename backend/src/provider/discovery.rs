@@ -136,7 +136,13 @@ impl Discovered {
     /// A copy made from a document (with its keys) given directly, not
     /// fetched: for fuzz targets and tests.
     pub fn from_parts(metadata: Metadata, client: ClientBase) -> Self {
-        let discovery = Discovery::new("fuzz", metadata.issuer().as_str(), None, client, Duration::MAX);
+        let discovery = Discovery::new(
+            "fuzz",
+            metadata.issuer().as_str(),
+            None,
+            client,
+            Duration::MAX,
+        );
         discovery.build(metadata, Instant::now())
     }
 
