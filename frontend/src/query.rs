@@ -1,8 +1,8 @@
-//! Reading the provider's redirect query and checking return paths.
+//! Reading the provider's redirect (query and provider) and checking return paths.
 
 use keyway_shared::CallbackRequest;
 
-/// Parses the query of the redirect to `/callback` (`?code=..&state=..&iss=..`
+/// Parses the query of the redirect to the callback route (`?code=..&state=..&iss=..`
 /// or `?error=..&error_description=..&state=..`; the leading `?` is optional)
 /// into the body of `POST /bff/callback`. Empty parameters count as absent.
 pub fn parse_callback_query(search: &str) -> CallbackRequest {
@@ -34,12 +34,27 @@ pub fn take_callback_query() -> CallbackRequest {
             .pathname()
             .unwrap_or_else(|_| "/callback".to_owned());
         if let Ok(history) = window.history() {
-            // The router keeps its own state in `history.state`; keep it.
+            // A router keeps its own state in `history.state`: keep it.
             let state = history.state().unwrap_or(wasm_bindgen::JsValue::NULL);
             let _ = history.replace_state_with_url(&state, "", Some(&path));
         }
     }
     request
+}
+
+/// The provider of a per-provider redirect URI: `corp` for a path ending in
+/// `/callback/corp` (percent-decoded); `None` for the single-provider
+/// `/callback` or any other path.
+pub fn callback_provider_from_path(path: &str) -> Option<String> {
+    let path = path.trim_end_matches('/');
+    let (rest, last) = path.rsplit_once('/')?;
+    if !rest.ends_with("/callback") || last.is_empty() {
+        return None;
+    }
+    js_sys::decode_uri_component(last)
+        .ok()
+        .map(String::from)
+        .filter(|p| !p.is_empty())
 }
 
 /// `path` if it is a same-origin relative path (`/...`, but not `//host` or
@@ -50,4 +65,16 @@ pub fn safe_return_to(path: &str) -> &str {
         && !path.starts_with("/\\")
         && !path.chars().any(char::is_control);
     if ok { path } else { "/" }
+}
+
+/// The path and query of the current page (e.g. `/orders?status=open`), as
+/// a `return_to`; `/` when there is none.
+pub fn current_path() -> String {
+    web_sys::window()
+        .map(|w| {
+            let l = w.location();
+            l.pathname().unwrap_or_default() + &l.search().unwrap_or_default()
+        })
+        .filter(|p| p.starts_with('/'))
+        .unwrap_or_else(|| "/".to_owned())
 }

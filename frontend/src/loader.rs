@@ -12,10 +12,11 @@ type Fetcher<T> = Arc<dyn Fn() -> BoxFuture<T> + Send + Sync>;
 
 /// The latest result of an async request, as a signal; refetchable.
 ///
-/// A lighter stand-in for Leptos' `LocalResource` (it costs less wasm, since
-/// the fetcher is type-erased) with one more guarantee: a value set with
-/// [`Loader::set`] or fetched later is never overwritten by the answer of an
-/// older, slower request. While refetching it keeps the last value.
+/// Like Leptos' `LocalResource`, with two guarantees the session needs: a
+/// value set with [`Loader::set`] or fetched later is never overwritten by
+/// the answer of an older, slower request, and while refetching it keeps
+/// the last value (nothing flickers). The fetcher is type-erased, so one
+/// copy of the code serves every loader.
 pub struct Loader<T: Send + Sync + 'static> {
     value: RwSignal<Option<T>>,
     generation: StoredValue<u64>,
@@ -43,14 +44,31 @@ impl<T: Send + Sync + 'static> Loader<T> {
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future<Output = T> + 'static,
     {
+        let loader = Self::lazy(fetcher);
+        loader.refetch();
+        loader
+    }
+
+    /// Creates the loader without a request: the first comes with
+    /// [`Loader::ensure`] (or [`Loader::refetch`]).
+    pub fn lazy<F, Fut>(fetcher: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = T> + 'static,
+    {
         let fetcher: Fetcher<T> = Arc::new(move || Box::pin(fetcher()));
-        let loader = Self {
+        Self {
             value: RwSignal::new(None),
             generation: StoredValue::new(0),
             fetcher: StoredValue::new(fetcher),
-        };
-        loader.refetch();
-        loader
+        }
+    }
+
+    /// Starts the first request unless one was made (or a value set) already.
+    pub fn ensure(&self) {
+        if self.generation.try_get_value() == Some(0) {
+            self.refetch();
+        }
     }
 
     /// Runs the request again; the current value stays until it answers.
@@ -87,6 +105,14 @@ impl<T: Send + Sync + 'static> Loader<T> {
         T: Clone,
     {
         self.value.get()
+    }
+
+    /// The value, `None` until the first answer; not reactive.
+    pub fn get_untracked(&self) -> Option<T>
+    where
+        T: Clone,
+    {
+        self.value.get_untracked()
     }
 
     /// Applies `f` to the value without cloning it; reactive.
