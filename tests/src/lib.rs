@@ -7,5 +7,6 @@ pub mod fake_github;
 pub mod lying_provider;
 pub mod provider;
 pub mod redis;
+pub mod trunk;
 pub mod upstream;
 pub mod wait;
