@@ -4,11 +4,10 @@
 use std::sync::Arc;
 
 use gloo_net::http::{Method, Request, RequestBuilder};
-use keyway_shared::{CSRF_HEADER, CSRF_HEADER_VALUE};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::client::{AuthClient, exchange, read_json};
+use crate::client::{AuthClient, builder, exchange, fetch_text, read_json, to_json};
 use crate::context::{Auth, use_auth};
 use crate::error::AuthError;
 
@@ -57,10 +56,7 @@ impl Api {
     /// for anything the helpers below do not cover (other headers, a
     /// non-JSON body, ...); send it with [`Api::send`].
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        RequestBuilder::new(&self.url(path))
-            .method(method)
-            .header("accept", "application/json")
-            .header(CSRF_HEADER, CSRF_HEADER_VALUE)
+        builder(&self.url(path), method, true)
     }
 
     /// Sends a request made by [`Api::request`]; reads a success body as `T`
@@ -71,25 +67,18 @@ impl Api {
         &self,
         request: Result<Request, gloo_net::Error>,
     ) -> Result<T, AuthError> {
-        match exchange(request?).await {
-            Ok(text) => read_json(&text),
-            Err(e) => {
-                if let Some(auth) = self.auth {
-                    auth.observe(&e);
-                }
-                Err(e)
-            }
-        }
+        let answer = exchange(request?).await;
+        read_json(&self.seen(answer)?)
     }
 
     /// `GET path`, the answer read as `T`.
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, AuthError> {
-        self.send(self.request(Method::GET, path).build()).await
+        read_json(&self.call(Method::GET, path, None).await?)
     }
 
     /// `DELETE path`, the answer read as `T` (`()` for an empty one).
     pub async fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T, AuthError> {
-        self.send(self.request(Method::DELETE, path).build()).await
+        read_json(&self.call(Method::DELETE, path, None).await?)
     }
 
     /// `POST path` with `body` as JSON, the answer read as `T`.
@@ -98,7 +87,7 @@ impl Api {
         B: Serialize + ?Sized,
         T: DeserializeOwned,
     {
-        self.send(self.request(Method::POST, path).json(body)).await
+        read_json(&self.call(Method::POST, path, Some(to_json(body)?)).await?)
     }
 
     /// `PUT path` with `body` as JSON, the answer read as `T`.
@@ -107,7 +96,7 @@ impl Api {
         B: Serialize + ?Sized,
         T: DeserializeOwned,
     {
-        self.send(self.request(Method::PUT, path).json(body)).await
+        read_json(&self.call(Method::PUT, path, Some(to_json(body)?)).await?)
     }
 
     /// `PATCH path` with `body` as JSON, the answer read as `T`.
@@ -116,8 +105,26 @@ impl Api {
         B: Serialize + ?Sized,
         T: DeserializeOwned,
     {
-        self.send(self.request(Method::PATCH, path).json(body))
-            .await
+        read_json(&self.call(Method::PATCH, path, Some(to_json(body)?)).await?)
+    }
+
+    /// One request of the helpers above: the answer's text, the error seen.
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<String>,
+    ) -> Result<String, AuthError> {
+        let answer = fetch_text(self.url(path), method, true, body).await;
+        self.seen(answer)
+    }
+
+    /// Lets the auth context learn from an error answer.
+    fn seen(&self, answer: Result<String, AuthError>) -> Result<String, AuthError> {
+        if let (Err(e), Some(auth)) = (&answer, self.auth) {
+            auth.observe(e);
+        }
+        answer
     }
 }
 

@@ -2,6 +2,8 @@
 //! `gloo-net`, with bodies read and written by serde (the derives of
 //! `keyway-shared`, the one definition of the contract).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use gloo_net::http::{Method, Request, RequestBuilder};
@@ -9,6 +11,7 @@ use keyway_shared::{
     CSRF_HEADER, CSRF_HEADER_VALUE, CallbackRequest, CallbackResponse, LoginRequest, LoginResponse,
     LogoutResponse, ProviderInfo, User,
 };
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::api::Api;
@@ -16,6 +19,9 @@ use crate::error::AuthError;
 
 /// Path prefix of the BFF's endpoints on the SPA's own origin.
 pub const DEFAULT_BASE: &str = "/bff";
+
+/// The answer of a request: the body text of a 2xx, else the error.
+pub(crate) type TextFuture = Pin<Box<dyn Future<Output = Result<String, AuthError>>>>;
 
 /// Client of the BFF's endpoints.
 ///
@@ -51,14 +57,7 @@ impl AuthClient {
     /// state-changing requests.
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
         let csrf = method != Method::GET && method != Method::HEAD;
-        let builder = RequestBuilder::new(&self.url(path))
-            .method(method)
-            .header("accept", "application/json");
-        if csrf {
-            builder.header(CSRF_HEADER, CSRF_HEADER_VALUE)
-        } else {
-            builder
-        }
+        builder(&self.url(path), method, csrf)
     }
 
     /// Sends a request and reads a success body as `T` (an empty body as
@@ -80,8 +79,7 @@ impl AuthClient {
 
     /// `GET /bff/providers`: the configured sign-in providers.
     pub async fn providers(&self) -> Result<Vec<ProviderInfo>, AuthError> {
-        self.send(self.request(Method::GET, "/providers").build())
-            .await
+        read_json(&self.get("/providers").await?)
     }
 
     /// `POST /bff/login`: starts a login and answers the provider's
@@ -96,8 +94,7 @@ impl AuthClient {
             provider: provider.map(str::to_owned),
             return_to: return_to.map(str::to_owned),
         };
-        self.send(self.request(Method::POST, "/login").json(&body))
-            .await
+        read_json(&self.post("/login", Some(to_json(&body)?)).await?)
     }
 
     /// `POST /bff/callback/{provider}` (or `POST /bff/callback` without a
@@ -112,15 +109,14 @@ impl AuthClient {
             Some(p) => format!("/callback/{}", js_sys::encode_uri_component(p)),
             None => "/callback".to_owned(),
         };
-        self.send(self.request(Method::POST, &path).json(request))
-            .await
+        read_json(&self.post(&path, Some(to_json(request)?)).await?)
     }
 
     /// `GET /bff/user`: the signed-in user, or `None` when the BFF says there
     /// is no session (`401 unauthenticated` / `session_expired`).
     pub async fn user(&self) -> Result<Option<User>, AuthError> {
-        match self.send(self.request(Method::GET, "/user").build()).await {
-            Ok(user) => Ok(Some(user)),
+        match self.get("/user").await {
+            Ok(text) => read_json(&text).map(Some),
             Err(e) if e.needs_login() => Ok(None),
             Err(e) => Err(e),
         }
@@ -129,22 +125,61 @@ impl AuthClient {
     /// `GET /bff/userinfo`: the provider's userinfo for the session, read as
     /// `T` (e.g. `serde_json::Value`, or a struct of the claims you use).
     pub async fn userinfo<T: DeserializeOwned>(&self) -> Result<T, AuthError> {
-        self.send(self.request(Method::GET, "/userinfo").build())
-            .await
+        read_json(&self.get("/userinfo").await?)
     }
 
     /// `POST /bff/logout`: ends the session; answers the provider's
     /// end-session URL when it has one.
     pub async fn logout(&self) -> Result<LogoutResponse, AuthError> {
-        self.send(self.request(Method::POST, "/logout").build())
-            .await
+        read_json(&self.post("/logout", None).await?)
+    }
+
+    fn get(&self, path: &str) -> TextFuture {
+        fetch_text(self.url(path), Method::GET, false, None)
+    }
+
+    fn post(&self, path: &str, body: Option<String>) -> TextFuture {
+        fetch_text(self.url(path), Method::POST, true, body)
     }
 }
 
-/// Sends a request; answers the body text of a 2xx answer, else the error.
+/// A request builder asking for JSON, with `X-CSRF: 1` when `csrf`.
+pub(crate) fn builder(url: &str, method: Method, csrf: bool) -> RequestBuilder {
+    let builder = RequestBuilder::new(url)
+        .method(method)
+        .header("accept", "application/json");
+    if csrf {
+        builder.header(CSRF_HEADER, CSRF_HEADER_VALUE)
+    } else {
+        builder
+    }
+}
+
+/// Sends a request with an optional JSON body; answers the body text of a
+/// 2xx, else the error.
 ///
-/// Not generic: one copy of this state machine serves every call; only the
-/// final [`read_json`] is per type.
+/// Boxed and not generic: every call of the layer shares this one piece of
+/// code (and its state machine) instead of a copy inlined per call site.
+#[inline(never)]
+pub(crate) fn fetch_text(
+    url: String,
+    method: Method,
+    csrf: bool,
+    body: Option<String>,
+) -> TextFuture {
+    Box::pin(async move {
+        let builder = builder(&url, method, csrf);
+        let request = match body {
+            Some(body) => builder
+                .header("content-type", "application/json")
+                .body(body),
+            None => builder.build(),
+        };
+        exchange(request?).await
+    })
+}
+
+/// Sends a request; answers the body text of a 2xx answer, else the error.
 pub(crate) async fn exchange(request: Request) -> Result<String, AuthError> {
     let response = request.send().await?;
     let status = response.status();
@@ -154,6 +189,11 @@ pub(crate) async fn exchange(request: Request) -> Result<String, AuthError> {
     } else {
         Err(AuthError::from_response_parts(status, &text))
     }
+}
+
+/// A request body as JSON text.
+pub(crate) fn to_json<B: Serialize + ?Sized>(body: &B) -> Result<String, AuthError> {
+    serde_json::to_string(body).map_err(|e| AuthError::Decode(e.to_string()))
 }
 
 /// Reads a success body as `T`; an empty body reads as `null` (so `()` and

@@ -25,8 +25,9 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("") view=Profile />
                         <Route path=path!("api") view=ApiCall />
                     </ParentRoute>
-                    <Route path=path!("/callback") view=Callback />
-                    <Route path=path!("/callback/:provider") view=Callback />
+                    // The redirect URIs: `/callback/{provider}`, or `/callback`
+                    // for a single provider.
+                    <Route path=path!("/callback/:provider?") view=Callback />
                 </Routes>
             </main>
             <footer class="container footer">

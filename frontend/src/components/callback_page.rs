@@ -53,39 +53,46 @@ where
     E: Fn(AuthError) -> EV + Send + Sync + 'static,
     EV: IntoView + 'static,
 {
+    let failed = RwSignal::new(None::<AuthError>);
+    finish_sign_in(provider, failed);
+    move || match failed.get() {
+        None => fallback.run(),
+        Some(e) => error(e).into_any(),
+    }
+}
+
+/// The work of [`CallbackPage`], apart from its views (not generic: one
+/// copy whatever the views). A failure goes to `failed`.
+#[inline(never)]
+fn finish_sign_in(provider: Option<String>, failed: RwSignal<Option<AuthError>>) {
     let auth = use_auth();
     let navigator = StoredValue::new(Navigator::here());
     let provider = provider.or_else(route_provider).or_else(|| {
         callback_provider_from_path(&window().location().pathname().unwrap_or_default())
     });
-    let failed = RwSignal::new(None::<AuthError>);
     let request = take_callback_query();
     if request.code.is_none() && request.error.is_none() {
         failed.set(Some(AuthError::NoCallback));
-    } else {
-        auth.set_error(None);
-        spawn_local(async move {
-            match auth.client().callback(provider.as_deref(), &request).await {
-                Ok(response) => {
-                    auth.set_user(Some(response.user));
-                    if let Some(navigator) = navigator.try_get_value() {
-                        navigator.go(safe_return_to(&response.return_to), true);
-                    }
-                }
-                Err(e) => {
-                    // "Try again" may lead to a protected page: let it start
-                    // a new sign-in by itself.
-                    auto_login::clear();
-                    auth.set_error(Some(e.clone()));
-                    failed.set(Some(e));
+        return;
+    }
+    auth.set_error(None);
+    spawn_local(async move {
+        match auth.client().callback(provider.as_deref(), &request).await {
+            Ok(response) => {
+                auth.set_user(Some(response.user));
+                if let Some(navigator) = navigator.try_get_value() {
+                    navigator.go(safe_return_to(&response.return_to), true);
                 }
             }
-        });
-    }
-    move || match failed.get() {
-        None => fallback.run(),
-        Some(e) => error(e).into_any(),
-    }
+            Err(e) => {
+                // "Try again" may lead to a protected page: let it start
+                // a new sign-in by itself.
+                auto_login::clear();
+                auth.set_error(Some(e.clone()));
+                failed.try_set(Some(e));
+            }
+        }
+    });
 }
 
 /// The `:provider` param of the matched route, inside a `leptos_router` route.

@@ -3,6 +3,7 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
+use super::button::action_button;
 use crate::context::{assign_location, use_auth};
 use crate::nav::Navigator;
 
@@ -26,14 +27,10 @@ pub fn LogoutButton(
 ) -> impl IntoView {
     let auth = use_auth();
     let navigator = StoredValue::new(Navigator::here());
-    let to = to.unwrap_or_else(|| "/".to_owned());
+    let to = StoredValue::new(to.unwrap_or_else(|| "/".to_owned()));
     let busy = RwSignal::new(false);
-    let on_click = move |_| {
-        if busy.get_untracked() {
-            return;
-        }
+    let start = move || {
         busy.set(true);
-        let to = to.clone();
         spawn_local(async move {
             match auth.sign_out().await {
                 Ok(Some(end_session_url)) => {
@@ -41,23 +38,22 @@ pub fn LogoutButton(
                         // The session is gone all the same.
                         auth.set_user(None);
                         auth.set_error(Some(e));
-                        busy.set(false);
+                        busy.try_set(false);
                     }
                 }
                 Ok(None) => {
-                    if let Some(navigator) = navigator.try_get_value() {
+                    if let (Some(navigator), Some(to)) =
+                        (navigator.try_get_value(), to.try_get_value())
+                    {
                         navigator.go(&to, false);
                     }
-                    busy.set(false);
+                    busy.try_set(false);
                 }
-                Err(_) => busy.set(false),
+                Err(_) => {
+                    busy.try_set(false);
+                }
             }
         });
     };
-    let state = move || busy.get().to_string();
-    view! {
-        <button type="button" aria-busy=state aria-disabled=state on:click=on_click>
-            {children()}
-        </button>
-    }
+    action_button(children, busy.into(), Box::new(start))
 }

@@ -7,6 +7,7 @@
 //! `<button>`. State for the caller's own markup comes from
 //! [`use_auth`](crate::use_auth) as signals.
 
+mod button;
 mod callback_page;
 mod login_button;
 mod logout_button;

@@ -1,10 +1,13 @@
 //! [`RequireAuth`]: the guard of protected routes.
 
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::Relaxed;
+
 use leptos::prelude::*;
-use leptos::task::spawn_local;
 
 use crate::auto_login;
-use crate::context::{AuthState, use_auth};
+use crate::context::{Auth, SIGN_IN_CALL, use_auth};
 use crate::query::current_path;
 
 /// Shows its children only to a signed-in user: the guard of a protected
@@ -47,46 +50,8 @@ pub fn RequireAuth(
     children: ChildrenFn,
 ) -> impl IntoView {
     let auth = use_auth();
-    let state = auth.state();
-    let signed_in = Memo::new(move |_| state.with(|s| matches!(s, AuthState::SignedIn(_))));
-    // Whether this guard has shown its children: if the session ends
-    // afterwards, the user is told so here rather than sent away.
-    let seen_signed_in = StoredValue::new(false);
-    let started = StoredValue::new(false);
-    Effect::new(move |_| {
-        if signed_in.get() {
-            seen_signed_in.set_value(true);
-            started.set_value(false);
-            auto_login::clear();
-            return;
-        }
-        let anonymous = state.with(|s| *s == AuthState::Anonymous);
-        if !anonymous || !redirect || seen_signed_in.get_value() || started.get_value() {
-            return;
-        }
-        let id = match &provider {
-            Some(id) => id.clone(),
-            None => match auth.providers().get() {
-                Some(Ok(list)) if list.len() == 1 => list[0].id.clone(),
-                // Still loading (the effect runs again), several, none, or failed.
-                _ => return,
-            },
-        };
-        let return_to = current_path();
-        // A sign-in for this very page just came back without a session:
-        // do not loop; `fallback` offers the sign-in by hand.
-        if auto_login::recently_started(&return_to) {
-            return;
-        }
-        started.set_value(true);
-        auto_login::mark(&return_to);
-        let sign_in = auth.sign_in(Some(&id), Some(&return_to));
-        spawn_local(async move {
-            if sign_in.await.is_err() {
-                auto_login::clear();
-            }
-        });
-    });
+    let signed_in = auth.is_signed_in();
+    guard(auth, provider, redirect);
     move || {
         if signed_in.get() {
             children().into_any()
@@ -94,4 +59,44 @@ pub fn RequireAuth(
             fallback.run()
         }
     }
+}
+
+/// Sends a visitor who arrives anonymous to sign in (the work of
+/// [`RequireAuth`], apart from its views).
+#[inline(never)]
+fn guard(auth: Auth, provider: Option<String>, redirect: bool) {
+    // Whether this guard has shown its children (if the session ends
+    // afterwards, the user is told so here rather than sent away), and
+    // whether it started a sign-in.
+    let seen_signed_in = Arc::new(AtomicBool::new(false));
+    let started = Arc::new(AtomicBool::new(false));
+    auth.on_change(Arc::new(move || {
+        if auth.is_signed_in_untracked() {
+            seen_signed_in.store(true, Relaxed);
+            started.store(false, Relaxed);
+            auto_login::clear();
+            return;
+        }
+        if !redirect
+            || !auth.is_anonymous_untracked()
+            || seen_signed_in.load(Relaxed)
+            || started.load(Relaxed)
+        {
+            return;
+        }
+        // Without a given provider: the only one, once the list is known
+        // (this runs again when it comes); with several, `fallback` offers them.
+        let Some(id) = provider.clone().or_else(|| auth.only_provider()) else {
+            return;
+        };
+        let return_to = current_path();
+        // A sign-in for this very page just came back without a session:
+        // do not loop; `fallback` offers the sign-in by hand.
+        if auto_login::recently_started(&return_to) {
+            return;
+        }
+        started.store(true, Relaxed);
+        auto_login::mark(&return_to);
+        auth.spawn_sign_in(SIGN_IN_CALL, Some(&id), Some(&return_to), auto_login::clear);
+    }));
 }
