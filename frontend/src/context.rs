@@ -334,9 +334,9 @@ impl Auth {
             .unwrap_or(NOBODY)
     }
 
-    /// Calls `observer` now and after each change of the user or the
-    /// providers, until the calling component is dropped. (Cheaper than an
-    /// effect per guard, and it runs in the same turn as the change.)
+    /// Calls `observer` once the calling component is built, and after each
+    /// change of the user or the providers, until the component is dropped.
+    /// (Cheaper than an effect per guard.)
     pub(crate) fn on_change(&self, observer: Observer) {
         let key = self.next_number();
         let inner = self.inner;
@@ -344,7 +344,13 @@ impl Auth {
         on_cleanup(move || {
             inner.try_update_value(|i| i.observers.retain(|(k, _)| *k != key));
         });
-        observer();
+        // Not while the component is being built: it may start a sign-in,
+        // which sets signals.
+        queue_microtask(move || {
+            if inner.try_with_value(|i| i.observers.iter().any(|(k, _)| *k == key)) == Some(true) {
+                observer();
+            }
+        });
     }
 
     fn notify(&self) {
