@@ -12,7 +12,7 @@
 //!   when the tab comes back to the front, without a reload.
 //! * Headless components, styled by the caller: [`LoginButton`],
 //!   [`LogoutButton`], [`CallbackPage`] (the redirect URI's route component,
-//!   `/callback` or `/callback/:provider`), [`RequireAuth`] (the guard of a
+//!   `/callback/:provider?`), [`RequireAuth`] (the guard of a
 //!   protected route, which sends an anonymous visitor to sign in and back
 //!   to the same route with its query).
 //! * [`use_api`]: calls to the APIs the BFF proxies (`/bff/api/{name}/…`),
@@ -41,8 +41,8 @@
 //!                 <Route path=path!("/orders") view=|| view! {
 //!                     <RequireAuth fallback=|| "Signing you in…"><Orders/></RequireAuth>
 //!                 }/>
-//!                 <Route path=path!("/callback") view=Callback/>
-//!                 <Route path=path!("/callback/:provider") view=Callback/>
+//!                 // The redirect URI: /callback/{provider}, or /callback for one provider.
+//!                 <Route path=path!("/callback/:provider?") view=Callback/>
 //!             </Routes>
 //!         </Router>
 //!     }

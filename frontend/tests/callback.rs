@@ -179,8 +179,8 @@ async fn as_a_route_it_reads_the_provider_param_and_navigates_through_the_router
         view! {
             <Router>
                 <Routes fallback=|| "not found">
-                    <Route path=path!("/callback") view=callback_page />
-                    <Route path=path!("/callback/:provider") view=move || {
+                    // One route for both redirect URIs, as docs/frontend.md shows.
+                    <Route path=path!("/callback/:provider?") view=move || {
                         through_router.set(Navigator::here().uses_router());
                         callback_page()
                     } />

@@ -9,8 +9,9 @@ use crate::error::AuthError;
 use crate::nav::Navigator;
 use crate::query::{callback_provider_from_path, safe_return_to, take_callback_query};
 
-/// The route component of the redirect URI: `/callback/:provider` (one
-/// redirect URI per provider) or `/callback` (a single provider).
+/// The route component of the redirect URI: `/callback/{provider}` (one
+/// redirect URI per provider) or `/callback` (a single provider); one
+/// route, `path!("/callback/:provider?")`, serves both.
 ///
 /// At once it reads `code`, `state`, `iss` (or `error`,
 /// `error_description`) from the query and removes the query from the URL
@@ -27,8 +28,7 @@ use crate::query::{callback_provider_from_path, safe_return_to, take_callback_qu
 /// [`provide_auth`](crate::provide_auth).
 ///
 /// ```ignore
-/// <Route path=path!("/callback") view=Callback/>
-/// <Route path=path!("/callback/:provider") view=Callback/>
+/// <Route path=path!("/callback/:provider?") view=Callback/>
 /// // fn Callback() -> impl IntoView:
 /// view! {
 ///     <CallbackPage
