@@ -9,7 +9,9 @@
 //! p50, p99 and the server's CPU per request, with the ratios Keyway / plain
 //! proxy and Keyway / peer. Then: BFF CPU per login and outbound calls per
 //! login (N logins against each Keyway process), memory per idle session in
-//! the memory store, and the release SPA's gzip size. See BENCHMARKS.md.
+//! the memory store, and the SPA's size: what Keyway's auth layer adds to a
+//! small leptos_router app, and the demo's total (`spa-size` alone). See
+//! BENCHMARKS.md.
 //!
 //! ```sh
 //! cargo build --release -p keyway-backend -p keyway-bench
@@ -20,6 +22,7 @@ mod load;
 mod login;
 mod memory;
 mod servers;
+mod spa;
 
 use clap::{Args, Parser, Subcommand};
 use keyway_tests::provider::{ClientConfig, ProviderConfig, TestProvider};
@@ -48,6 +51,9 @@ struct Cli {
 enum Sub {
     /// Runs the whole benchmark (the default).
     Run(RunArgs),
+    /// Only the SPA's size: what Keyway adds to an app, and the demo's total
+    /// (the builds must exist: `scripts/bench spa-size` makes them).
+    SpaSize(spa::SpaArgs),
     /// Serves the upstream (a child process of `run`).
     #[command(hide = true)]
     Upstream {
@@ -115,9 +121,9 @@ struct RunArgs {
     /// to DIR/<target>.data (`perf report -i ...`).
     #[arg(long, value_name = "DIR")]
     profile: Option<PathBuf>,
-    /// Trunk's release output to measure (default: `dist` of the repository).
-    #[arg(long)]
-    dist: Option<PathBuf>,
+    /// The SPA builds to measure.
+    #[command(flatten)]
+    spa: spa::SpaArgs,
 }
 
 fn main() -> ExitCode {
@@ -127,6 +133,7 @@ fn main() -> ExitCode {
         match cli.command {
             None => run(cli.run).await,
             Some(Sub::Run(args)) => run(args).await,
+            Some(Sub::SpaSize(args)) => spa::report(&args, &repo()),
             Some(Sub::Upstream { listen }) => servers::upstream(&listen).await,
             Some(Sub::PlainProxy { listen, upstream }) => {
                 servers::plain_proxy(&listen, &upstream).await
@@ -595,7 +602,7 @@ async fn run(args: RunArgs) -> Result<(), String> {
         );
     }
 
-    spa_size(&args.dist.clone().unwrap_or_else(|| repo().join("dist")));
+    spa::report(&args.spa, &repo())?;
     println!(
         "\n(total run time {:.0} s)",
         started.elapsed().as_secs_f64()
@@ -725,43 +732,5 @@ fn machine() {
     println!(
         "machine: {cores} cores ({model}), {mem} memory; load average before the run: {}",
         loadavg.trim()
-    );
-}
-
-/// gzip -9 sizes of the SPA's wasm and JS in `dist`.
-fn spa_size(dist: &Path) {
-    println!("\n## SPA size ({})\n", dist.display());
-    let Ok(entries) = std::fs::read_dir(dist) else {
-        println!(
-            "{} is missing: trunk build --release --offline",
-            dist.display()
-        );
-        return;
-    };
-    println!("| file | bytes | gzip -9 |");
-    println!("| --- | --- | --- |");
-    let (mut raw, mut gz) = (0u64, 0u64);
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "wasm" || x == "js"))
-        .collect();
-    files.sort();
-    for f in files {
-        let size = std::fs::metadata(&f).map_or(0, |m| m.len());
-        let zipped = std::process::Command::new("gzip")
-            .args(["-9", "-c"])
-            .arg(&f)
-            .output()
-            .map_or(0, |o| o.stdout.len() as u64);
-        raw += size;
-        gz += zipped;
-        println!(
-            "| {} | {size} | {zipped} |",
-            f.file_name().unwrap_or_default().to_string_lossy()
-        );
-    }
-    println!(
-        "| **wasm + JS** | {raw} | **{gz} ({:.1} KB)** |",
-        gz as f64 / 1000.0
     );
 }

@@ -1,219 +1,229 @@
-//! Browser tests of the callback page and navigation, against a fake `fetch`.
+//! `CallbackPage` in the browser: the query leaves the URL at once, the
+//! answer goes to the right BFF endpoint, and the page moves on to
+//! `return_to` (through `leptos_router` when there is one) or shows the
+//! BFF's words.
 #![cfg(target_arch = "wasm32")]
 
-use js_sys::{Function, Promise, Reflect};
-use keyway_frontend::auth::{
-    CallbackPage, LogoutButton, navigate, provide_auth, take_callback_query, use_auth,
-};
+mod common;
+
+use common::*;
+use keyway_leptos::{AuthError, AuthState, CallbackPage, Navigator, provide_auth};
 use leptos::prelude::*;
-use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::hooks::use_location;
+use leptos_router::path;
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-/// Replaces `window.fetch` with a fake that records each request in
-/// `window.__calls` and answers `/bff/user` with 401 and `/bff/callback`
-/// with `callback_status` and `callback_body`.
-fn fake_fetch(callback_status: u16, callback_body: &str) {
-    let script = format!(
-        r#"
-        window.__calls = [];
-        window.fetch = async (req) => {{
-            const call = {{ url: new URL(req.url).pathname, method: req.method,
-                           csrf: req.headers.get('x-csrf'), body: await req.clone().text() }};
-            window.__calls.push(call);
-            const json = (status, body) => new Response(body,
-                {{ status, headers: {{ 'content-type': 'application/json' }} }});
-            if (call.url === '/bff/callback') return json({callback_status}, {body});
-            if (call.url === '/bff/logout') return json(200, '{{"end_session_url":null}}');
-            return json(401, '{{"error":"unauthenticated","message":"Not signed in."}}');
-        }};
-        "#,
-        body = serde_json::to_string(callback_body).unwrap(),
-    );
-    Function::new_no_args(&script)
-        .call0(&JsValue::NULL)
-        .unwrap();
+fn done(return_to: &str) -> String {
+    format!(r#"{{"user":{ADA},"return_to":"{return_to}"}}"#)
 }
 
-fn calls() -> Vec<serde_json::Value> {
-    let calls = Reflect::get(&window(), &"__calls".into()).unwrap();
-    let text: String = js_sys::JSON::stringify(&calls).unwrap().into();
-    serde_json::from_str(&text).unwrap()
-}
-
-async fn sleep(ms: i32) {
-    let promise = Promise::new(&mut |resolve, _| {
-        window()
-            .set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms)
-            .unwrap();
-    });
-    JsFuture::from(promise).await.unwrap();
-}
-
-/// Waits up to 3 s for `cond`.
-async fn until(mut cond: impl FnMut() -> bool) -> bool {
-    for _ in 0..150 {
-        if cond() {
-            return true;
-        }
-        sleep(20).await;
+/// The callback page with plain views, outside any router.
+fn callback_page() -> impl IntoView {
+    view! {
+        <CallbackPage
+            fallback=|| view! { <p id="progress">"Signing you in…"</p> }
+            error=|e: AuthError| view! { <p id="callback-error">{e.user_message()}</p> }
+        />
     }
-    false
-}
-
-fn set_url(url: &str) {
-    window()
-        .history()
-        .unwrap()
-        .replace_state_with_url(&JsValue::NULL, "", Some(url))
-        .unwrap();
-}
-
-fn host() -> web_sys::HtmlElement {
-    let document = document();
-    let host = document.create_element("div").unwrap();
-    document.body().unwrap().append_child(&host).unwrap();
-    host.unchecked_into()
 }
 
 #[wasm_bindgen_test]
-fn take_callback_query_removes_the_code_from_the_url() {
-    set_url("/callback?code=secret-code&state=st&iss=https%3A%2F%2Fidp");
-    let request = take_callback_query();
-    assert_eq!(request.code.as_deref(), Some("secret-code"));
-    assert_eq!(request.iss.as_deref(), Some("https://idp"));
-    let location = window().location();
-    assert_eq!(location.pathname().unwrap(), "/callback");
-    assert_eq!(location.search().unwrap(), "");
-    assert!(!location.href().unwrap().contains("secret-code"));
-}
-
-#[wasm_bindgen_test]
-fn navigate_fires_popstate() {
-    use std::cell::Cell;
-    use std::rc::Rc;
-    let seen = Rc::new(Cell::new(false));
-    let flag = seen.clone();
-    let handle = window_event_listener(leptos::ev::popstate, move |_| flag.set(true));
-    navigate("/somewhere?x=1", true);
-    assert!(seen.get());
-    assert_eq!(window().location().pathname().unwrap(), "/somewhere");
-    handle.remove();
-}
-
-#[wasm_bindgen_test]
-async fn a_denied_sign_in_is_explained() {
-    fake_fetch(
+async fn a_refused_sign_in_shows_the_bffs_message() {
+    anonymous_bff().await;
+    route(
+        "POST /bff/callback",
         400,
-        r#"{"error":"access_denied","message":"The user denied the request."}"#,
+        r#"{"error":"access_denied","message":"You declined the sign-in. The provider said: not today"}"#,
     );
-    set_url("/callback?error=access_denied&error_description=denied&state=st");
-    let host = host();
-    let root = host.clone();
-    let _handle = leptos::mount::mount_to(host, || {
+    set_url("/callback?error=access_denied&error_description=not+today&state=st");
+    let root = host();
+    let handle = mount(&root, || {
         provide_auth();
-        view! { <CallbackPage /> }
+        callback_page()
     });
     // The query is gone before anything else happens.
     assert_eq!(window().location().search().unwrap(), "");
+    assert_eq!(
+        text_of(&root, "#progress").as_deref(),
+        Some("Signing you in…")
+    );
     assert!(
-        until(|| root.query_selector("#callback-error").unwrap().is_some()).await,
-        "no #callback-error; page: {}",
+        until(|| text_of(&root, "#callback-error").is_some()).await,
+        "{}",
         root.inner_html()
     );
-    let text = root
-        .query_selector("#callback-error")
-        .unwrap()
-        .unwrap()
-        .text_content()
-        .unwrap();
-    assert!(text.contains("You cancelled the sign-in."), "{text}");
-    assert!(text.contains("Try again"), "{text}");
-
-    let callback = calls()
-        .into_iter()
-        .find(|c| c["url"] == "/bff/callback")
-        .expect("no POST /bff/callback");
-    assert_eq!(callback["method"], "POST");
-    assert_eq!(callback["csrf"], "1");
-    let body: serde_json::Value = serde_json::from_str(callback["body"].as_str().unwrap()).unwrap();
     assert_eq!(
-        body,
-        serde_json::json!({"error":"access_denied","error_description":"denied","state":"st"})
+        text_of(&root, "#callback-error").unwrap(),
+        "You declined the sign-in. The provider said: not today"
     );
+    let call = &calls_to("/bff/callback")[0];
+    assert_eq!(
+        (call.method.as_str(), call.csrf.as_deref()),
+        ("POST", Some("1"))
+    );
+    assert_eq!(
+        json(&call.body),
+        serde_json::json!({"error":"access_denied","error_description":"not today","state":"st"})
+    );
+    drop(handle);
 }
 
 #[wasm_bindgen_test]
-async fn a_completed_sign_in_goes_to_return_to() {
-    fake_fetch(
-        200,
-        r#"{"user":{"sub":"u1","provider":"corp","name":"Ada","expires_at":2000000000},"return_to":"/profile"}"#,
+async fn text_from_the_url_is_never_shown() {
+    anonymous_bff().await;
+    // The BFF refuses the state: the provider's description must not appear.
+    route(
+        "POST /bff/callback",
+        400,
+        r#"{"error":"invalid_state","message":"Unknown state."}"#,
     );
-    set_url("/callback?code=c0de&state=st");
-    let host = host();
-    let root = host.clone();
-    let signed_in = RwSignal::new(None::<String>);
-    let _handle = leptos::mount::mount_to(host, move || {
-        provide_auth();
-        let auth = use_auth();
-        Effect::new(move || signed_in.set(auth.user().and_then(|u| u.name)));
-        view! { <CallbackPage /> }
+    set_url("/callback?error=access_denied&error_description=Call+555-0100+to+unlock&state=forged");
+    let root = host();
+    let handle = mount(&root, || {
+        let auth = provide_auth();
+        view! {
+            {callback_page()}
+            <p id="context-error">{move || auth.error().get().map(|e| e.user_message())}</p>
+        }
     });
-    assert!(root.text_content().unwrap().contains("Signing you in"));
+    assert!(until(|| text_of(&root, "#callback-error").is_some()).await);
+    let page = root.text_content().unwrap();
+    assert!(page.contains("no longer valid"), "{page}");
+    assert!(!page.contains("555-0100"), "URL text shown: {page}");
+    // The error is also the context's, for the app's own live region.
     assert!(
-        until(|| window().location().pathname().unwrap() == "/profile").await,
+        text_of(&root, "#context-error")
+            .unwrap()
+            .contains("no longer valid")
+    );
+    drop(handle);
+}
+
+#[wasm_bindgen_test]
+async fn without_a_query_there_is_nothing_to_finish() {
+    anonymous_bff().await;
+    set_url("/callback");
+    let root = host();
+    let handle = mount(&root, || {
+        provide_auth();
+        callback_page()
+    });
+    assert_eq!(
+        text_of(&root, "#callback-error").as_deref(),
+        Some(AuthError::NoCallback.user_message().as_str())
+    );
+    assert!(calls_to("/bff/callback").is_empty());
+    drop(handle);
+}
+
+#[wasm_bindgen_test]
+async fn a_completed_sign_in_goes_to_return_to_without_a_router() {
+    anonymous_bff().await;
+    route("POST /bff/callback", 200, &done("/orders?status=open"));
+    set_url("/callback?code=c0de&state=st&iss=https%3A%2F%2Fidp");
+    let root = host();
+    let state = RwSignal::new(AuthState::Loading);
+    let handle = mount(&root, move || {
+        let auth = provide_auth();
+        Effect::new(move || state.set(auth.state().get()));
+        assert!(!Navigator::here().uses_router());
+        callback_page()
+    });
+    assert!(
+        until(|| pathname() == "/orders").await,
         "did not navigate; page: {}",
         root.inner_html()
     );
-    assert!(until(|| signed_in.get_untracked().as_deref() == Some("Ada")).await);
-    // The earlier `GET /bff/user` (401) must not sign the user out again.
-    sleep(100).await;
-    assert_eq!(signed_in.get_untracked().as_deref(), Some("Ada"));
-    let callback = calls()
-        .into_iter()
-        .find(|c| c["url"] == "/bff/callback")
-        .unwrap();
-    assert_eq!(callback["csrf"], "1");
+    assert_eq!(window().location().search().unwrap(), "?status=open");
+    assert!(
+        until(|| matches!(state.get_untracked(), AuthState::SignedIn(ref u) if u.sub == "u1"))
+            .await
+    );
+    let call = &calls_to("/bff/callback")[0];
+    assert_eq!(
+        json(&call.body),
+        serde_json::json!({"code":"c0de","state":"st","iss":"https://idp"})
+    );
+    drop(handle);
+}
+
+#[wasm_bindgen_test]
+async fn a_per_provider_redirect_uri_posts_to_that_provider_without_a_router() {
+    anonymous_bff().await;
+    route("POST /bff/callback/corp", 200, &done("/"));
+    set_url("/callback/corp?code=c0de&state=st");
+    let root = host();
+    let handle = mount(&root, || {
+        provide_auth();
+        callback_page()
+    });
+    assert!(until(|| !calls_to("/bff/callback/corp").is_empty()).await);
+    assert!(calls_to("/bff/callback").is_empty());
+    assert!(until(|| pathname() == "/").await);
+    drop(handle);
+}
+
+#[wasm_bindgen_test]
+async fn as_a_route_it_reads_the_provider_param_and_navigates_through_the_router() {
+    anonymous_bff().await;
+    route("POST /bff/callback/corp", 200, &done("/orders?status=open"));
+    set_url("/callback/corp?code=c0de&state=st");
+    let root = host();
+    let router_path = RwSignal::new(String::new());
+    let through_router = RwSignal::new(false);
+    let handle = mount(&root, move || {
+        provide_auth();
+        view! {
+            <Router>
+                <Routes fallback=|| "not found">
+                    // One route for both redirect URIs, as docs/frontend.md shows.
+                    <Route path=path!("/callback/:provider?") view=move || {
+                        through_router.set(Navigator::here().uses_router());
+                        callback_page()
+                    } />
+                    <Route path=path!("/orders") view=move || {
+                        let location = use_location();
+                        // The router's `search` has no leading `?`.
+                        Effect::new(move || router_path.set(
+                            format!("{}?{}", location.pathname.get(), location.search.get())
+                        ));
+                        view! { <p id="orders">"Orders"</p> }
+                    } />
+                </Routes>
+            </Router>
+        }
+    });
+    assert!(
+        until(|| text_of(&root, "#orders").is_some()).await,
+        "the router did not show /orders: {}",
+        root.inner_html()
+    );
+    assert!(through_router.get_untracked());
+    assert_eq!(router_path.get_untracked(), "/orders?status=open");
+    assert_eq!(calls_to("/bff/callback/corp").len(), 1);
+    // The callback entry was replaced: Back does not return to it.
+    assert_eq!(pathname(), "/orders");
+    drop(handle);
     set_url("/");
 }
 
 #[wasm_bindgen_test]
-async fn logout_posts_then_goes_home_signed_out() {
-    fake_fetch(500, "{}");
-    set_url("/profile");
-    let host = host();
-    let root = host.clone();
-    let user = RwSignal::new(None::<Option<String>>);
-    let _handle = leptos::mount::mount_to(host, move || {
+async fn the_signed_in_user_is_set_from_the_callback_answer() {
+    anonymous_bff().await;
+    route("POST /bff/callback", 200, &done("/"));
+    set_url("/callback?code=c0de&state=st");
+    let root = host();
+    let name = RwSignal::new(None::<String>);
+    let handle = mount(&root, move || {
         let auth = provide_auth();
-        auth.set_user(Some(keyway_shared::User {
-            sub: "u1".into(),
-            provider: "corp".into(),
-            name: Some("Ada".into()),
-            email: None,
-            email_verified: None,
-            picture: None,
-            expires_at: 2_000_000_000,
-        }));
-        Effect::new(move || user.set(Some(auth.user().and_then(|u| u.name))));
-        view! { <LogoutButton id="logout" /> }
+        Effect::new(move || name.set(auth.user().get().and_then(|u| u.name)));
+        callback_page()
     });
-    assert!(until(|| user.get_untracked() == Some(Some("Ada".into()))).await);
-    let button: web_sys::HtmlElement = root
-        .query_selector("#logout")
-        .unwrap()
-        .unwrap()
-        .unchecked_into();
-    button.click();
-    assert!(until(|| window().location().pathname().unwrap() == "/").await);
-    // The refetched `GET /bff/user` answers 401: signed out.
-    assert!(until(|| user.get_untracked() == Some(None)).await);
-    let logout = calls()
-        .into_iter()
-        .find(|c| c["url"] == "/bff/logout")
-        .expect("no logout call");
-    assert_eq!(logout["method"], "POST");
-    assert_eq!(logout["csrf"], "1");
+    assert!(until(|| name.get_untracked().as_deref() == Some("Ada")).await);
+    // From the callback's answer: no second request for the user.
+    assert_eq!(calls_to("/bff/user").len(), 1, "{:?}", calls());
+    drop(handle);
 }

@@ -3,7 +3,12 @@
 //!
 //! On failure a test saves a screenshot and the page HTML under
 //! `artifacts/` at the workspace root (see [`Browser::save_artifacts`]).
+//!
+//! Also: the browser's console log ([`Browser::console_errors`]), the
+//! accessibility check with axe-core ([`Browser::axe_violations`]), the
+//! focused element ([`Browser::focused`]).
 
+use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -76,6 +81,11 @@ impl Browser {
                     format!("--user-data-dir={}", profile.path().display()),
                 ]
             }),
+        );
+        // Keep the console for `console_errors`.
+        caps.insert(
+            "goog:loggingPrefs".into(),
+            serde_json::json!({ "browser": "ALL" }),
         );
         let url = format!("http://127.0.0.1:{port}");
         let mut last = String::new();
@@ -188,6 +198,103 @@ impl Browser {
             .map_err(|e| e.to_string())
     }
 
+    /// Polls a script returning a boolean until it returns `true` (bounded by [`WAIT`]).
+    pub async fn wait_js(&self, script: &str, what: &str) -> Result<(), String> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let mut last = serde_json::Value::Null;
+        while tokio::time::Instant::now() < deadline {
+            match self.js(script).await {
+                Ok(serde_json::Value::Bool(true)) => return Ok(()),
+                Ok(other) => last = other,
+                Err(e) => last = serde_json::Value::String(e),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(format!("never true: {what} (last: {last})"))
+    }
+
+    /// The focused element as `TAG: text` (e.g. `H1: Your profile`).
+    pub async fn focused(&self) -> Result<String, String> {
+        let v = self
+            .js("const e = document.activeElement; return e ? e.tagName + ': ' + e.textContent.trim() : '';")
+            .await?;
+        Ok(v.as_str().unwrap_or_default().to_owned())
+    }
+
+    /// Takes the console messages logged since the last call (Chromium's
+    /// log, `goog:loggingPrefs`), and answers the errors (`SEVERE`) that
+    /// came from pages or requests of `origin`, leaving out the one the
+    /// contract expects: `GET /bff/user` answering 401 to an anonymous
+    /// visitor.
+    pub async fn console_errors(&self, origin: &str) -> Result<Vec<String>, String> {
+        let log = self
+            .client
+            .issue_cmd(BrowserLog)
+            .await
+            .map_err(|e| format!("reading the console log: {e}"))?;
+        let origin = origin.trim_end_matches('/');
+        Ok(log
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|entry| entry["level"] == "SEVERE")
+            .filter_map(|entry| entry["message"].as_str())
+            .filter(|m| m.starts_with(origin))
+            .filter(|m| !(m.starts_with(&format!("{origin}/bff/user ")) && m.contains(" 401 ")))
+            .map(str::to_owned)
+            .collect())
+    }
+
+    /// Runs axe-core (from `tests/a11y/node_modules`, installed by
+    /// `scripts/setup`) on the current page; answers every violation as
+    /// `impact id: help (targets)`, and separately those of impact
+    /// `serious` or `critical`.
+    pub async fn axe_violations(&self) -> Result<(Vec<String>, Vec<String>), String> {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("a11y/node_modules/axe-core/axe.min.js");
+        let source = std::fs::read_to_string(&path).map_err(|e| {
+            format!(
+                "cannot read {} (scripts/setup installs it): {e}",
+                path.display()
+            )
+        })?;
+        // Chromium runs WebDriver scripts outside the page's CSP.
+        self.js(&format!("{source}\n;return typeof window.axe;"))
+            .await?;
+        let out = self
+            .client
+            .execute_async(
+                r#"const done = arguments[arguments.length - 1];
+                   window.axe.run(document, { resultTypes: ['violations'] })
+                     .then(r => done(r.violations.map(v => ({
+                        id: v.id, impact: v.impact, help: v.help,
+                        targets: v.nodes.map(n => n.target.join(' ')) }))))
+                     .catch(e => done('axe failed: ' + e));"#,
+                vec![],
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        let list = out
+            .as_array()
+            .ok_or_else(|| format!("axe did not run: {out}"))?;
+        let mut all = Vec::new();
+        let mut bad = Vec::new();
+        for v in list {
+            let impact = v["impact"].as_str().unwrap_or("unknown");
+            let line = format!(
+                "{impact} {}: {} ({})",
+                v["id"].as_str().unwrap_or("?"),
+                v["help"].as_str().unwrap_or(""),
+                v["targets"]
+            );
+            if impact == "serious" || impact == "critical" {
+                bad.push(line.clone());
+            }
+            all.push(line);
+        }
+        Ok((all, bad))
+    }
+
     /// Saves a screenshot and the page HTML as `artifacts/<name>.png|.html`.
     pub async fn save_artifacts(&self, name: &str) {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../artifacts");
@@ -213,6 +320,28 @@ impl Browser {
         let _ = self.client.clone().close().await;
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+    }
+}
+
+/// Chromium's console log since the last read (`POST /session/{id}/se/log`,
+/// a ChromeDriver extension).
+#[derive(Debug)]
+struct BrowserLog;
+
+impl WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/se/log",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(r#"{"type":"browser"}"#.to_owned()))
     }
 }
 

@@ -11,5 +11,6 @@ pub mod raw_http;
 pub mod redis;
 pub mod store_suite;
 pub mod tls;
+pub mod trunk;
 pub mod upstream;
 pub mod wait;
