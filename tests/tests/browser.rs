@@ -345,3 +345,68 @@ async fn the_spa_is_served_with_security_headers() {
     let r = reqwest::get(bff.url("/nope.js")).await.unwrap();
     assert_eq!(r.status(), 404);
 }
+
+/// Two providers, each with its own redirect URI: signing in with the
+/// second one comes back to `/callback/beta`, whose page posts to
+/// `/bff/callback/beta`, and the user is signed in with that provider.
+#[tokio::test]
+async fn with_two_providers_each_comes_back_to_its_own_callback() {
+    use keyway_tests::bff::client_for_provider;
+    let dist = dist_dir().expect("the release SPA");
+    let reserved = reserve().await;
+    let config = |id: &str| ProviderConfig {
+        clients: vec![client_for_provider(&reserved.origin, id)],
+        ..ProviderConfig::default()
+    };
+    let alpha = TestProvider::start(config("alpha")).await.expect("alpha");
+    let beta = TestProvider::start(config("beta")).await.expect("beta");
+    let toml = format!(
+        r#"
+        [[providers]]
+        id = "alpha"
+        name = "Alpha SSO"
+        issuer = "{}"
+        client_id = "keyway"
+        client_secret_env = "SECRET"
+        [[providers]]
+        id = "beta"
+        name = "Beta SSO"
+        issuer = "{}"
+        client_id = "keyway"
+        client_secret_env = "SECRET"
+        "#,
+        alpha.issuer, beta.issuer
+    );
+    let mut env = env_for(&reserved.origin, "unused");
+    for k in [
+        "KEYWAY_ISSUER",
+        "KEYWAY_CLIENT_ID",
+        "KEYWAY_CLIENT_SECRET",
+        "KEYWAY_SCOPES",
+    ] {
+        env.remove(k);
+    }
+    env.insert("SECRET".into(), "keyway-secret".into());
+    env.insert("KEYWAY_STATIC_DIR".into(), dist.display().to_string());
+    let bff = TestBff::start_with_file(reserved, &toml, &env)
+        .await
+        .expect("BFF starts");
+    let home = bff.url("/");
+    let beta_issuer = beta.issuer.clone();
+    run("two_providers", |b: Arc<Browser>| async move {
+        b.client.goto(&home).await.map_err(e)?;
+        click(&b, ".login-button[data-provider='beta']").await?;
+        wait_at_provider(&b, &beta_issuer).await?;
+        b.provider_sign_in("bob", "builder", true).await?;
+        b.wait_text("main", "Signed in as Bob the Builder").await?;
+        let user = b
+            .js("return fetch('/bff/user').then(r => r.json()).then(u => u.provider);")
+            .await?;
+        if user != serde_json::json!("beta") {
+            return Err(format!("signed in with {user}"));
+        }
+        Ok(())
+    })
+    .await
+    .unwrap();
+}
