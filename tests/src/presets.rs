@@ -630,6 +630,23 @@ impl FakePresetHosts {
             })
     }
 
+    /// Adds to any reqwest client builder a DNS override for every host of
+    /// the fake (to [`FakePresetHosts::addr`]), leaving its trust as it is:
+    /// what a BFF gets through `keyway_backend::Builder::http_client`
+    /// (trust the fake's CA with `tls_ca_file` =
+    /// [`FakePresetHosts::ca_pem_path`]).
+    pub fn resolver(
+        &self,
+    ) -> impl Fn(reqwest::ClientBuilder) -> reqwest::ClientBuilder + Send + Sync + 'static {
+        let hosts = self.hosts.clone();
+        let addr = self.addr;
+        move |builder| {
+            hosts
+                .iter()
+                .fold(builder, |builder, host| builder.resolve(host, addr))
+        }
+    }
+
     /// A client from [`FakePresetHosts::client_builder`].
     pub fn client(&self) -> reqwest::Client {
         self.client_builder()

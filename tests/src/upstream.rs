@@ -21,6 +21,8 @@ pub struct Seen {
     pub bearer: Option<String>,
     /// The provider's introspection of the bearer.
     pub introspection: serde_json::Value,
+    /// When the request arrived (before its bearer was introspected).
+    pub received_at: std::time::SystemTime,
 }
 
 #[derive(Clone)]
@@ -76,6 +78,7 @@ impl Drop for Upstream {
 }
 
 async fn handle(State(ctx): State<Ctx>, req: Request) -> Response {
+    let received_at = std::time::SystemTime::now();
     let headers: Vec<(String, String)> = req
         .headers()
         .iter()
@@ -112,6 +115,7 @@ async fn handle(State(ctx): State<Ctx>, req: Request) -> Response {
         headers,
         bearer,
         introspection: introspection.clone(),
+        received_at,
     };
     ctx.seen.lock().expect("seen").push(seen.clone());
     let body = axum::body::to_bytes(req.into_body(), 4 * 1024 * 1024)

@@ -7,8 +7,11 @@
 //! - a request's headers must arrive within `server.header_timeout`
 //!   (hyper's header-read timer, which also runs while a keep-alive
 //!   connection waits for its next request, so idle connections close too):
-//!   a connection that never sends a byte, or sends its headers one byte at
-//!   a time, is closed;
+//!   a connection that sends its headers one byte at a time is closed. That
+//!   timer starts only once hyper-util has read the first bytes (to tell
+//!   HTTP/1 from HTTP/2), which it waits for without any timer: so the first
+//!   byte of a connection is awaited here, within the same timeout, and a
+//!   connection that never sends one is closed too;
 //! - a request's body must arrive within `server.body_timeout` (a tower-http
 //!   layer in the router; the answer is `408` in the contract's shape);
 //! - a request head may not exceed hyper's buffer (four times
@@ -50,7 +53,10 @@ pub(crate) async fn run(
         .timer(TokioTimer::new())
         .keep_alive_interval(Some(limits.header_timeout))
         .keep_alive_timeout(limits.header_timeout);
+    let builder = std::sync::Arc::new(builder);
     let graceful = GracefulShutdown::new();
+    // Tells connections still waiting for their first byte that we stop.
+    let (stopping_tx, stopping) = tokio::sync::watch::channel(());
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -72,15 +78,29 @@ pub(crate) async fn run(
                 req.extensions_mut().insert(ConnectInfo(peer));
                 router.clone().oneshot(req.map(axum::body::Body::new))
             });
-        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn.into_owned());
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        let mut stopping = stopping.clone();
+        let first_byte = limits.header_timeout;
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            let mut byte = [0u8; 1];
+            tokio::select! {
+                peeked = tokio::time::timeout(first_byte, stream.peek(&mut byte)) => {
+                    // Nothing within the timeout, closed, or failed: done.
+                    if !matches!(peeked, Ok(Ok(n)) if n > 0) {
+                        return;
+                    }
+                }
+                _ = stopping.changed() => return,
+            }
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            if let Err(e) = watcher.watch(conn.into_owned()).await {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
         });
     }
     drop(listener);
+    let _ = stopping_tx.send(());
     tokio::select! {
         () = graceful.shutdown() => Ok(()),
         () = tokio::time::sleep(grace) => {
