@@ -60,6 +60,7 @@ pub use config::{
     OAuth2Settings, OidcSettings, PRESET_NAMES, Protocol, ProviderSettings, ServerLimits,
     SessionKey, SessionSettings, StoreSetting,
 };
+pub use config::{RedisNodes, RedisTopology};
 pub use error::Error;
 pub use secret::Secret;
 pub use session::store::{ChangeSink, Payload, Record, Store, StoreError, Update, Watch};

@@ -20,6 +20,7 @@ mod raw;
 mod server;
 mod session;
 mod sources;
+mod store_url;
 mod values;
 
 pub(crate) use api::NEVER_FORWARDED;
@@ -31,6 +32,7 @@ pub use provider::{
 };
 pub use server::{LogFormat, ServerLimits};
 pub use session::{SessionKey, SessionSettings, StoreSetting};
+pub use store_url::{RedisNodes, RedisTopology};
 
 use serde::Serialize;
 use sources::Sources;

@@ -4,6 +4,7 @@
 use super::error::ConfigErrors;
 use super::raw::RawSession;
 use super::sources::{Origin, Sources};
+use super::store_url::{self, RedisNodes};
 use super::values::{duration, secret_file, unknown_keys};
 use base64::Engine;
 use serde::{Serialize, Serializer};
@@ -21,11 +22,17 @@ pub enum StoreSetting {
     Sqlite(PathBuf),
     /// A Redis server shared by several instances (`redis://` or `rediss://`).
     Redis(String),
+    /// A Redis master found through Sentinel, or a Redis Cluster
+    /// (`redis+sentinel://`, `redis+cluster://`; `rediss+…` for TLS).
+    RedisNodes(RedisNodes),
+    /// A PostgreSQL database (`postgres://` or `postgresql://`; TLS by `sslmode`).
+    Postgres(String),
 }
 
 impl StoreSetting {
-    /// Parses `memory`, `sqlite://PATH` or `redis://HOST:PORT` (`rediss://`).
-    /// Messages never quote a password.
+    /// Parses `memory`, `sqlite://PATH`, `redis://HOST:PORT` (`rediss://`),
+    /// `redis+sentinel://H1,H2,H3/SERVICE`, `redis+cluster://H1,H2,H3` or
+    /// `postgres://USER@HOST/DB`. Messages never quote a password.
     pub fn parse(value: &str) -> Result<Self, String> {
         if value == "memory" {
             Ok(Self::Memory)
@@ -38,8 +45,16 @@ impl StoreSetting {
         } else if value.starts_with("redis://") || value.starts_with("rediss://") {
             check_redis_url(value)?;
             Ok(Self::Redis(value.to_owned()))
+        } else if value.starts_with("redis+") || value.starts_with("rediss+") {
+            Ok(Self::RedisNodes(RedisNodes::parse(value)?))
+        } else if value.starts_with("postgres://") || value.starts_with("postgresql://") {
+            store_url::check_postgres_url(value)?;
+            Ok(Self::Postgres(value.to_owned()))
         } else {
-            Err("expected `memory`, `sqlite://PATH` or `redis://HOST:PORT`".into())
+            Err("expected `memory`, `sqlite://PATH`, `redis://HOST:PORT`, \
+                 `redis+sentinel://H1,H2,H3/SERVICE`, `redis+cluster://H1,H2,H3` or \
+                 `postgres://USER@HOST/DB`"
+                .into())
         }
     }
 
@@ -81,6 +96,8 @@ impl fmt::Display for StoreSetting {
                 }
                 Err(_) => f.write_str("redis://[unparsable]"),
             },
+            Self::RedisNodes(nodes) => write!(f, "{nodes}"),
+            Self::Postgres(url) => f.write_str(&store_url::display_postgres_url(url)),
         }
     }
 }
