@@ -95,7 +95,7 @@ impl App {
         }
         let http = HttpClient::new(config.http_timeout, &http).map_err(StartError::Http)?;
         let sessions = match store {
-            Some(store) => Sessions::new(store, &config.session),
+            Some(store) => Sessions::new(store, &config.session).given_store(),
             None => Sessions::open(&config.session)
                 .await
                 .map_err(StartError::Store)?,

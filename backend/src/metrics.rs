@@ -44,6 +44,13 @@ pub(crate) const PROXY_DURATION: &str = "keyway_proxy_request_duration_seconds";
 /// `keyway_sessions_active` (only where the store can count).
 pub(crate) const SESSIONS_ACTIVE: &str = "keyway_sessions_active";
 
+/// `keyway_session_store_up{store}`: 1 when the store answered the scrape's ping.
+pub(crate) const STORE_UP: &str = "keyway_session_store_up";
+/// `keyway_session_store_cache_live{store}`: 1 while sessions are served from memory.
+pub(crate) const STORE_CACHE_LIVE: &str = "keyway_session_store_cache_live";
+/// Prefix of the store's own counters (`keyway_session_store_<name>{store}`).
+const STORE_COUNTER_PREFIX: &str = "keyway_session_store_";
+
 /// The `provider` label of a callback that failed before its pending login
 /// (and so its provider) was known, e.g. `invalid_state`.
 pub(crate) const UNKNOWN_PROVIDER: &str = "unknown";
@@ -160,6 +167,7 @@ impl Metrics {
             .build_recorder();
         let handle = recorder.handle();
         describe(&recorder);
+        describe_store(&recorder);
         let mut metrics = Metrics {
             backchannel: ["succeeded", "invalid", "failed"].map(|outcome| {
                 recorder.register_counter(
@@ -294,6 +302,27 @@ impl Metrics {
         .increment(1);
     }
 
+    /// Sets the session store's series (see [`crate::session::StoreStatus`]),
+    /// labelled with the kind of store.
+    pub(crate) fn store_status(&self, status: &crate::session::StoreStatus) {
+        let label = || vec![Label::new("store", status.kind)];
+        let gauge = |name: &'static str, on: bool| {
+            self.recorder
+                .register_gauge(&Key::from_parts(name, label()), &METADATA)
+                .set(if on { 1.0 } else { 0.0 });
+        };
+        gauge(STORE_UP, status.up);
+        gauge(STORE_CACHE_LIVE, status.cache_live);
+        for (name, value) in &status.counters {
+            self.recorder
+                .register_counter(
+                    &Key::from_parts(format!("{STORE_COUNTER_PREFIX}{name}"), label()),
+                    &METADATA,
+                )
+                .absolute(*value);
+        }
+    }
+
     /// The Prometheus text exposition of this App's metrics, with
     /// `keyway_sessions_active` set first when the store can count.
     pub(crate) fn render(&self, sessions_active: Option<u64>) -> String {
@@ -356,6 +385,26 @@ fn describe(r: &PrometheusRecorder) {
         PROXY_DURATION.into(),
         Some(Unit::Seconds),
         "Time from the proxied request's arrival to the upstream's response headers, by API."
+            .into(),
+    );
+}
+
+/// The `# HELP` lines of the session store's series.
+fn describe_store(r: &PrometheusRecorder) {
+    r.describe_gauge(
+        STORE_UP.into(),
+        None,
+        "1 when the session store answered a ping at this scrape, by kind of store.".into(),
+    );
+    r.describe_gauge(
+        STORE_CACHE_LIVE.into(),
+        None,
+        "1 while sessions are served from this instance's memory (change notices are live).".into(),
+    );
+    r.describe_counter(
+        format!("{STORE_COUNTER_PREFIX}unreplicated_writes_total").into(),
+        None,
+        "Redis Sentinel/Cluster writes no replica acknowledged in time (they stand on the master alone)."
             .into(),
     );
 }

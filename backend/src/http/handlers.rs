@@ -26,7 +26,11 @@ pub(crate) async fn healthz() -> &'static str {
 pub(crate) async fn readyz(State(app): State<App>) -> Response {
     let store = app.sessions.ping().await;
     let providers = app.providers.all_ready();
-    let body = serde_json::json!({"session_store": store, "providers": providers});
+    let body = serde_json::json!({
+        "session_store": store,
+        "session_store_kind": app.sessions.store_kind(),
+        "providers": providers,
+    });
     let status = if store && providers {
         StatusCode::OK
     } else {
@@ -37,6 +41,7 @@ pub(crate) async fn readyz(State(app): State<App>) -> Response {
 
 /// Prometheus text exposition of this App's metrics.
 pub(crate) async fn metrics(State(app): State<App>) -> Response {
+    app.metrics.store_status(&app.sessions.status().await);
     let text = app.metrics.render(app.sessions.active_sessions());
     (
         [

@@ -34,6 +34,19 @@ pub struct Session {
     pub data: Arc<SessionData>,
 }
 
+/// The state of the session store, as `/metrics` shows it.
+#[derive(Debug, Clone)]
+pub struct StoreStatus {
+    /// What the store is ([`Sessions::store_kind`]).
+    pub kind: &'static str,
+    /// Whether it answered a ping.
+    pub up: bool,
+    /// Whether sessions are served from this process's memory right now.
+    pub cache_live: bool,
+    /// The store's own counters ([`Store::counters`]).
+    pub counters: Vec<(&'static str, u64)>,
+}
+
 /// The outcome of [`Sessions::update`].
 #[derive(Debug)]
 pub enum Updated {
@@ -52,6 +65,8 @@ pub struct Sessions {
     store: Arc<dyn Store>,
     codec: Codec,
     settings: SessionSettings,
+    /// What the store is (`/readyz`, the `store` label of metrics).
+    kind: &'static str,
 }
 
 impl std::fmt::Debug for Sessions {
@@ -88,7 +103,20 @@ impl Sessions {
             store,
             codec: Codec::new(&settings.keys),
             settings: settings.clone(),
+            kind: store::kind_label(&settings.store),
         }
+    }
+
+    /// The same, for a store the application gave (not the configured one).
+    pub(crate) fn given_store(mut self) -> Self {
+        self.kind = "custom";
+        self
+    }
+
+    /// What the store is: `memory`, `sqlite`, `redis`, `redis-sentinel`,
+    /// `redis-cluster`, `postgres` or `custom`.
+    pub fn store_kind(&self) -> &'static str {
+        self.kind
     }
 
     /// The same store read and written with other keys (the first encrypts,
@@ -96,7 +124,10 @@ impl Sessions {
     pub fn with_keys(&self, keys: &[SessionKey]) -> Self {
         let mut settings = self.settings.clone();
         settings.keys = keys.to_vec();
-        Self::new(self.store.clone(), &settings)
+        Self {
+            kind: self.kind,
+            ..Self::new(self.store.clone(), &settings)
+        }
     }
 
     /// The session settings.
@@ -112,6 +143,20 @@ impl Sessions {
     /// Whether the store answers.
     pub async fn ping(&self) -> bool {
         self.store.ping().await.is_ok()
+    }
+
+    /// The store's state for `/metrics`: whether it answers (within a
+    /// second), whether it serves from memory, and its own counters.
+    pub async fn status(&self) -> StoreStatus {
+        let up = tokio::time::timeout(Duration::from_secs(1), self.store.ping())
+            .await
+            .is_ok_and(|r| r.is_ok());
+        StoreStatus {
+            kind: self.kind,
+            up,
+            cache_live: self.store.serves_from_memory(),
+            counters: self.store.counters(),
+        }
     }
 
     /// How many sessions are live, where the store can tell cheaply.
@@ -315,6 +360,25 @@ impl Sessions {
         ttl: Duration,
     ) -> Result<Option<StoreLock>, StoreError> {
         let name = hashed_name("lock", key);
+        let token = SessionId::random().to_string();
+        Ok(self
+            .store
+            .try_lock(&name, &token, ttl)
+            .await?
+            .then(|| StoreLock::new(self.store.clone(), name, token)))
+    }
+
+    /// A lock like [`Sessions::try_lock`] that belongs with session `id`:
+    /// its store name starts with the session's record key, so a store that
+    /// shards by key (Redis Cluster) keeps it beside the record.
+    pub async fn try_lock_session(
+        &self,
+        id: SessionId,
+        purpose: &str,
+        ttl: Duration,
+    ) -> Result<Option<StoreLock>, StoreError> {
+        let key = id.record_key();
+        let name = format!("{key}:{}", hashed_name("lock", &format!("{purpose}\0{key}")));
         let token = SessionId::random().to_string();
         Ok(self
             .store

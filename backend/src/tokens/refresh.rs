@@ -77,7 +77,6 @@ pub(crate) async fn ensure_fresh(app: &App, session: Session) -> Result<Session,
     let _flight = flight.lock().await;
     let deadline = tokio::time::Instant::now() + REFRESH_LOCK_TTL;
     let mut wait = Duration::from_millis(20);
-    let lock_key = format!("refresh\0{}", session.id.record_key());
     let (lock, current) = loop {
         // Read from the store itself: another instance may have refreshed.
         let Some(current) = app.sessions.load_fresh(session.id).await? else {
@@ -88,7 +87,11 @@ pub(crate) async fn ensure_fresh(app: &App, session: Session) -> Result<Session,
         if !due(app, &current.data) {
             return Ok(current);
         }
-        match app.sessions.try_lock(&lock_key, REFRESH_LOCK_TTL).await? {
+        match app
+            .sessions
+            .try_lock_session(session.id, "refresh", REFRESH_LOCK_TTL)
+            .await?
+        {
             Some(lock) => break (lock, current),
             None if tokio::time::Instant::now() < deadline => {
                 tokio::time::sleep(wait).await;

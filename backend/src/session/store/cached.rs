@@ -158,4 +158,8 @@ impl Store for CachedStore {
     fn serves_from_memory(&self) -> bool {
         self.cache.is_enabled()
     }
+
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        self.inner.counters()
+    }
 }

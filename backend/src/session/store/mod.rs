@@ -28,7 +28,9 @@
 pub(crate) mod cache;
 pub(crate) mod cached;
 pub(crate) mod memory;
+pub(crate) mod postgres;
 pub(crate) mod redis;
+pub(crate) mod redis_target;
 pub(crate) mod sqlite;
 
 use super::codec::KeyTag;
@@ -233,6 +235,13 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     fn serves_from_memory(&self) -> bool {
         false
     }
+
+    /// The store's own counters, `(name, value)`: each is shown on
+    /// `/metrics` as `keyway_session_store_<name>{store="…"}` (e.g. the
+    /// Redis store's `unreplicated_writes_total`).
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        Vec::new()
+    }
 }
 
 /// Opens the configured store: the one place where stores are chosen.
@@ -242,8 +251,30 @@ pub async fn open(setting: &StoreSetting) -> Result<Arc<dyn Store>, String> {
         StoreSetting::Sqlite(path) => {
             cached::CachedStore::wrap(sqlite::SqliteStore::open(path).await?)
         }
-        StoreSetting::Redis(url) => cached::CachedStore::wrap(redis::RedisStore::open(url).await?),
+        StoreSetting::Redis(url) => cached::CachedStore::wrap(
+            redis::RedisStore::open(redis_target::RedisTarget::single(url)?).await?,
+        ),
+        StoreSetting::RedisNodes(nodes) => cached::CachedStore::wrap(
+            redis::RedisStore::open(redis_target::RedisTarget::nodes(nodes)?).await?,
+        ),
+        StoreSetting::Postgres(url) => {
+            cached::CachedStore::wrap(postgres::PostgresStore::open(url).await?)
+        }
     })
+}
+
+/// The `store` label of the metrics for a configured store.
+pub(crate) fn kind_label(setting: &StoreSetting) -> &'static str {
+    match setting {
+        StoreSetting::Memory => "memory",
+        StoreSetting::Sqlite(_) => "sqlite",
+        StoreSetting::Redis(_) => "redis",
+        StoreSetting::RedisNodes(n) => match n.topology {
+            crate::config::RedisTopology::Sentinel => "redis-sentinel",
+            crate::config::RedisTopology::Cluster => "redis-cluster",
+        },
+        StoreSetting::Postgres(_) => "postgres",
+    }
 }
 
 /// A held lock from [`super::Sessions::try_lock`]. [`StoreLock::release`]

@@ -1,33 +1,51 @@
-//! The Redis store: sessions shared by several instances, through fred.
+//! The Redis store: sessions shared by several instances, through fred, on
+//! one server, a master behind Sentinel, or a Cluster ([`RedisTarget`]).
 //!
 //! A record is a hash (`v` version, `d` sealed data, `e` expiry) under
-//! `keyway:s:<record key>`, expiring with the session; it is created and
-//! updated by Lua scripts that check the version, so writes are
-//! compare-and-set. The login index is a sorted set per name (score: the
-//! entry's end), locks are `SET NX PX`, the replay cache `SET NX EXAT`.
+//! `keyway:s:<record key>` (`keyway:s:{<record key>}` on a Cluster),
+//! expiring with the session; it is created and updated by Lua scripts that
+//! check the version, so writes are compare-and-set. The login index is a
+//! sorted set per name (score: the entry's end), locks are `SET NX PX`, the
+//! replay cache `SET NX EXAT`. Each command touches one key.
 //!
-//! The pool reconnects by itself (exponential backoff up to 2 s, forever)
-//! and every command times out after [`COMMAND_TIMEOUT`], so while Redis is
+//! The pool reconnects by itself (exponential backoff up to 2 s, forever;
+//! on Sentinel and Cluster fred finds the new master after a failover) and
+//! every command times out after [`COMMAND_TIMEOUT`], so while Redis is
 //! down each request that needs a session fails quickly with `503
 //! session_store_unavailable`, and service resumes when Redis is back.
 //!
-//! Change notices ([`Store::watch`]): a connection of its own, in RESP3, with
-//! `CLIENT TRACKING ON BCAST PREFIX keyway:s:`, on which Redis pushes the
-//! name of every session key written, deleted or expired by anyone. While
-//! that connection errors or misses a `PING` (every second) the cache is
-//! off; it is emptied whenever tracking is turned on again, so a missed
-//! notice cannot leave a stale entry. A server that refuses tracking (Redis
-//! older than 6) leaves the cache off.
+//! **Writes survive a failover.** Redis replicates asynchronously: a master
+//! that dies right after answering may take the write with it, and the
+//! promoted replica would bring back a logged-out session or a spent refresh
+//! token. So on Sentinel and Cluster every write Keyway relies on is
+//! followed by `WAIT 1` on the same connection: it counts only once a
+//! replica has it. When no replica answers within [`REPLICA_WAIT`] (none is
+//! left after a failover, until one is added back) the write stands on the
+//! master alone and is counted in `keyway_session_store_unreplicated_writes_total`.
+//!
+//! Change notices ([`Store::watch`]): a client of its own, in RESP3, with
+//! `CLIENT TRACKING ON` (fred's `start_tracking`, on every master of a
+//! Cluster). While tracking is on, records are read through that client, so
+//! Redis remembers which keys this instance holds and pushes their names
+//! when anyone writes, deletes or expires them; that works alike on one
+//! server, Sentinel and Cluster (where one broadcast subscription would hear
+//! of one shard only). While that client errors, reconnects (a failover) or
+//! misses a `PING` (every second) the cache is off; it is emptied whenever
+//! tracking is turned on again, so a missed notice cannot leave a stale
+//! entry. A server that refuses tracking (Redis older than 6) leaves the
+//! cache off.
 
+use super::redis_target::RedisTarget;
 use super::{ChangeSink, Payload, Record, Store, StoreError, Update, Watch};
 use crate::session::data::now_secs;
 use async_trait::async_trait;
 use fred::interfaces::TrackingInterface;
 use fred::prelude::*;
 use fred::types::config::UnresponsiveConfig;
-use fred::types::{Expiration, RespVersion, SetOptions};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use fred::types::{ClusterHash, Expiration, RespVersion, SetOptions};
+use fred::util::redis_keyslot;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 /// How long one Redis command may take before it is an error.
@@ -44,10 +62,10 @@ pub const CACHE_MAX_AGE: Duration = Duration::from_secs(2);
 const POOL_SIZE: usize = 4;
 /// How often the tracking connection is checked with a `PING`.
 const TRACKING_HEARTBEAT: Duration = Duration::from_secs(1);
-/// Prefix of record keys (tracked).
-const RECORD_PREFIX: &str = "keyway:s:";
-/// Prefix of the other keys Keyway writes (index, locks, replay cache).
-const KEY_PREFIX: &str = "keyway:";
+/// How long a write waits for a replica's acknowledgement (`WAIT`) on
+/// Sentinel and Cluster. A replica on the same network answers in about a
+/// round trip; this only bounds the wait when none is left.
+pub(crate) const REPLICA_WAIT: Duration = Duration::from_millis(50);
 
 const CREATE: &str = r#"
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
@@ -82,9 +100,14 @@ return 0
 /// The Redis store.
 pub(crate) struct RedisStore {
     pool: Pool,
-    config: Config,
-    /// The tracking connection, once [`Store::watch`] started it.
-    tracker: Mutex<Option<Client>>,
+    target: RedisTarget,
+    /// The tracking client, once [`Store::watch`] started it.
+    tracker: OnceLock<Client>,
+    /// Whether tracking is on for the tracker's current connections (then
+    /// records are read through it).
+    tracking: Arc<AtomicBool>,
+    /// Writes that no replica acknowledged in time.
+    unreplicated: AtomicU64,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -97,30 +120,13 @@ fn err(e: Error) -> StoreError {
     StoreError(e.details().to_owned())
 }
 
-fn record_key(key: &str) -> String {
-    format!("{RECORD_PREFIX}{key}")
-}
-
-fn index_key(name: &str) -> String {
-    format!("{KEY_PREFIX}index:{name}")
-}
-
-fn lock_key(name: &str) -> String {
-    format!("{KEY_PREFIX}lock:{name}")
-}
-
-fn claim_key(name: &str) -> String {
-    format!("{KEY_PREFIX}once:{name}")
-}
-
 impl RedisStore {
     /// Builds the pool and starts connecting. Waits up to [`STARTUP_WAIT`]
     /// for the first connection: a refused password or a bad URL stops
     /// start-up; a server that does not answer yet does not (the pool keeps
     /// trying and `/readyz` says 503 until it answers).
-    pub(crate) async fn open(url: &str) -> Result<Arc<dyn Store>, String> {
-        let config =
-            Config::from_url(url).map_err(|e| format!("invalid Redis URL: {}", e.details()))?;
+    pub(crate) async fn open(target: RedisTarget) -> Result<Arc<dyn Store>, String> {
+        let config = target.config.clone();
         let pool = Builder::from_config(Config {
             // Retry the first connection like any later one, instead of failing.
             fail_fast: false,
@@ -146,9 +152,40 @@ impl RedisStore {
         }
         Ok(Arc::new(Self {
             pool,
-            config,
-            tracker: Mutex::new(None),
+            target,
+            tracker: OnceLock::new(),
+            tracking: Arc::new(AtomicBool::new(false)),
+            unreplicated: AtomicU64::new(0),
         }))
+    }
+
+    /// Where records are read: through the tracker while tracking is on (so
+    /// Redis tracks what this instance caches), else through the pool.
+    fn reader(&self) -> &Client {
+        match self.tracker.get() {
+            Some(tracker) if self.tracking.load(Ordering::SeqCst) => tracker,
+            _ => self.pool.next(),
+        }
+    }
+
+    /// Waits until a replica has what `client` wrote to `key`'s node (see
+    /// the module docs); never fails the write.
+    async fn replicated(&self, client: &Client, key: &str) {
+        let replicas = self.target.replicas_to_wait();
+        if replicas == 0 {
+            return;
+        }
+        let options = Options {
+            cluster_hash: Some(ClusterHash::Custom(redis_keyslot(key.as_bytes()))),
+            timeout: Some(REPLICA_WAIT + COMMAND_TIMEOUT),
+            ..Options::default()
+        };
+        let millis = REPLICA_WAIT.as_millis() as i64;
+        let acked: Result<i64, Error> = client.with_options(&options).wait(replicas, millis).await;
+        if !matches!(acked, Ok(n) if n >= replicas) {
+            self.unreplicated.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!("a session store write was not acknowledged by a replica in time");
+        }
     }
 }
 
@@ -200,8 +237,8 @@ fn is_auth_error(e: &Error) -> bool {
 impl Store for RedisStore {
     async fn load(&self, key: &str) -> Result<Option<Record>, StoreError> {
         let fields: (Option<u64>, Option<bytes::Bytes>, Option<u64>) = self
-            .pool
-            .hmget(record_key(key), vec!["v", "d", "e"])
+            .reader()
+            .hmget(self.target.record_key(key), vec!["v", "d", "e"])
             .await
             .map_err(err)?;
         Ok(match fields {
@@ -226,11 +263,15 @@ impl Store for RedisStore {
             payload.bytes().clone().into(),
             expires_at.to_string().into(),
         ];
-        let created: i64 = self
-            .pool
-            .eval(CREATE, vec![record_key(key)], args)
+        let key = self.target.record_key(key);
+        let client = self.pool.next();
+        let created: i64 = client
+            .eval(CREATE, vec![key.as_str()], args)
             .await
             .map_err(err)?;
+        if created == 1 {
+            self.replicated(client, &key).await;
+        }
         Ok(created == 1)
     }
 
@@ -246,37 +287,48 @@ impl Store for RedisStore {
             payload.bytes().clone().into(),
             expires_at.to_string().into(),
         ];
-        let answer: i64 = self
-            .pool
-            .eval(UPDATE, vec![record_key(key)], args)
+        let key = self.target.record_key(key);
+        let client = self.pool.next();
+        let answer: i64 = client
+            .eval(UPDATE, vec![key.as_str()], args)
             .await
             .map_err(err)?;
         Ok(match answer {
             -1 => Update::Gone,
             -2 => Update::Conflict,
-            v => Update::Written(v as u64),
+            v => {
+                self.replicated(client, &key).await;
+                Update::Written(v as u64)
+            }
         })
     }
 
     async fn delete(&self, key: &str) -> Result<bool, StoreError> {
-        let n: i64 = self.pool.del(record_key(key)).await.map_err(err)?;
+        let key = self.target.record_key(key);
+        let client = self.pool.next();
+        let n: i64 = client.del(key.as_str()).await.map_err(err)?;
+        if n > 0 {
+            self.replicated(client, &key).await;
+        }
         Ok(n > 0)
     }
 
     async fn index_add(&self, name: &str, member: &str, until: u64) -> Result<(), StoreError> {
         let args = vec![until.to_string(), member.to_owned(), now_secs().to_string()];
-        let _: i64 = self
-            .pool
-            .eval(INDEX_ADD, vec![index_key(name)], args)
+        let key = self.target.index_key(name);
+        let client = self.pool.next();
+        let _: i64 = client
+            .eval(INDEX_ADD, vec![key.as_str()], args)
             .await
             .map_err(err)?;
+        self.replicated(client, &key).await;
         Ok(())
     }
 
     async fn index_members(&self, name: &str) -> Result<Vec<String>, StoreError> {
         self.pool
             .zrangebyscore(
-                index_key(name),
+                self.target.index_key(name),
                 format!("({}", now_secs()),
                 "+inf",
                 false,
@@ -288,10 +340,11 @@ impl Store for RedisStore {
 
     async fn try_lock(&self, name: &str, token: &str, ttl: Duration) -> Result<bool, StoreError> {
         let ms = ttl.as_millis().max(1) as i64;
-        let set: Option<String> = self
-            .pool
+        let key = self.target.lock_key(name);
+        let client = self.pool.next();
+        let set: Option<String> = client
             .set(
-                lock_key(name),
+                key.as_str(),
                 token,
                 Some(Expiration::PX(ms)),
                 Some(SetOptions::NX),
@@ -299,13 +352,20 @@ impl Store for RedisStore {
             )
             .await
             .map_err(err)?;
+        if set.is_some() {
+            self.replicated(client, &key).await;
+        }
         Ok(set.is_some())
     }
 
     async fn unlock(&self, name: &str, token: &str) -> Result<(), StoreError> {
         let _: i64 = self
             .pool
-            .eval(UNLOCK, vec![lock_key(name)], vec![token.to_owned()])
+            .eval(
+                UNLOCK,
+                vec![self.target.lock_key(name)],
+                vec![token.to_owned()],
+            )
             .await
             .map_err(err)?;
         Ok(())
@@ -317,10 +377,11 @@ impl Store for RedisStore {
             return Ok(true);
         }
         let until = until as i64;
-        let set: Option<String> = self
-            .pool
+        let key = self.target.claim_key(name);
+        let client = self.pool.next();
+        let set: Option<String> = client
             .set(
-                claim_key(name),
+                key.as_str(),
                 "1",
                 Some(Expiration::EXAT(until)),
                 Some(SetOptions::NX),
@@ -328,6 +389,9 @@ impl Store for RedisStore {
             )
             .await
             .map_err(err)?;
+        if set.is_some() {
+            self.replicated(client, &key).await;
+        }
         Ok(set.is_some())
     }
 
@@ -340,12 +404,14 @@ impl Store for RedisStore {
     }
 
     fn watch(&self, sink: Weak<dyn ChangeSink>) -> Watch {
-        match track_changes(&self.config, sink) {
+        let tracking = Tracking {
+            target: self.target.clone(),
+            sink,
+            on: self.tracking.clone(),
+        };
+        match track_changes(tracking) {
             Ok(client) => {
-                *self
-                    .tracker
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(client);
+                let _ = self.tracker.set(client);
                 Watch::Notified {
                     max_age: CACHE_MAX_AGE,
                 }
@@ -356,11 +422,18 @@ impl Store for RedisStore {
             }
         }
     }
+
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        vec![(
+            "unreplicated_writes_total",
+            self.unreplicated.load(Ordering::Relaxed),
+        )]
+    }
 }
 
 impl Drop for RedisStore {
     fn drop(&mut self) {
-        if let Some(client) = self.tracker.lock().ok().and_then(|mut t| t.take())
+        if let Some(client) = self.tracker.take()
             && let Ok(runtime) = tokio::runtime::Handle::try_current()
         {
             runtime.spawn(async move {
@@ -370,12 +443,20 @@ impl Drop for RedisStore {
     }
 }
 
-/// Starts the tracking connection that feeds `sink` (see the module docs).
-fn track_changes(config: &Config, sink: Weak<dyn ChangeSink>) -> Result<Client, String> {
+/// What the tracking client works with.
+struct Tracking {
+    target: RedisTarget,
+    sink: Weak<dyn ChangeSink>,
+    /// Whether tracking is on for the tracker's current connections.
+    on: Arc<AtomicBool>,
+}
+
+/// Starts the tracking client that feeds `sink` (see the module docs).
+fn track_changes(t: Tracking) -> Result<Client, String> {
     let client = Builder::from_config(Config {
         version: RespVersion::RESP3,
         fail_fast: false,
-        ..config.clone()
+        ..t.target.config.clone()
     })
     .with_connection_config(|c| {
         c.connection_timeout = CONNECT_TIMEOUT;
@@ -385,10 +466,10 @@ fn track_changes(config: &Config, sink: Weak<dyn ChangeSink>) -> Result<Client, 
     .set_policy(ReconnectPolicy::new_exponential(0, 50, 2000, 2))
     .build()
     .map_err(|e| format!("invalid Redis settings: {}", e.details()))?;
-    if let Some(s) = sink.upgrade() {
+    if let Some(s) = t.sink.upgrade() {
         s.set_live(false);
     }
-    let on_notice = sink.clone();
+    let (on_notice, target) = (t.sink.clone(), t.target.clone());
     client.on_invalidation(move |invalidation| {
         let Some(sink) = on_notice.upgrade() else {
             return Ok(());
@@ -398,21 +479,20 @@ fn track_changes(config: &Config, sink: Weak<dyn ChangeSink>) -> Result<Client, 
             sink.all_changed();
         }
         for key in invalidation.keys {
-            match key.as_str().and_then(|k| k.strip_prefix(RECORD_PREFIX)) {
+            match key.as_str().and_then(|k| target.record_of(k)) {
                 Some(k) => sink.changed(k),
                 None => sink.all_changed(),
             }
         }
         Ok(())
     });
-    // Whether tracking is on for the current connection: an error or a
-    // reconnection (the server forgets tracking with the old connection)
-    // turns it and the cache off until the heartbeat turns them on again.
-    let tracking = Arc::new(AtomicBool::new(false));
+    // An error or a reconnection (a failover; the server forgets tracking
+    // with the old connection) turns tracking and the cache off until the
+    // heartbeat turns them on again.
     for interrupted in [true, false] {
-        let (sink, tracking) = (sink.clone(), tracking.clone());
+        let (sink, on) = (t.sink.clone(), t.on.clone());
         let off = move || {
-            tracking.store(false, Ordering::SeqCst);
+            on.store(false, Ordering::SeqCst);
             if let Some(sink) = sink.upgrade() {
                 sink.set_live(false);
             }
@@ -431,15 +511,15 @@ fn track_changes(config: &Config, sink: Weak<dyn ChangeSink>) -> Result<Client, 
         }
     }
     client.connect();
-    tokio::spawn(heartbeat(client.clone(), sink, tracking));
+    tokio::spawn(heartbeat(client.clone(), t.sink, t.on));
     Ok(client)
 }
 
-/// Checks the tracking connection every [`TRACKING_HEARTBEAT`]; turns the
-/// cache off when it does not answer, on (with tracking) when it does again.
+/// Checks the tracking client every [`TRACKING_HEARTBEAT`]; turns the cache
+/// off when it does not answer, on (with tracking) when it does again.
 /// After a reconnection the server has forgotten the tracking: the next beat
-/// sees the cache off and turns tracking on again first.
-async fn heartbeat(client: Client, sink: Weak<dyn ChangeSink>, tracking: Arc<AtomicBool>) {
+/// sees it off and turns tracking on again first.
+async fn heartbeat(client: Client, sink: Weak<dyn ChangeSink>, on: Arc<AtomicBool>) {
     let mut tick = tokio::time::interval(TRACKING_HEARTBEAT);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut refused = false;
@@ -451,19 +531,19 @@ async fn heartbeat(client: Client, sink: Weak<dyn ChangeSink>, tracking: Arc<Ato
         };
         let answered = client.is_connected() && client.ping::<String>(None).await.is_ok();
         if !answered {
-            if tracking.swap(false, Ordering::SeqCst) {
-                tracing::warn!(
-                    "Redis change tracking connection does not answer; session cache off"
-                );
+            if on.swap(false, Ordering::SeqCst) {
+                tracing::warn!("Redis change tracking connection does not answer; session cache off");
             }
             s.set_live(false);
             continue;
         }
-        if tracking.load(Ordering::SeqCst) {
+        if on.load(Ordering::SeqCst) {
             continue;
         }
+        // Default mode: Redis tracks the keys this client reads (records are
+        // read through it while tracking is on), on every master.
         match client
-            .start_tracking(RECORD_PREFIX, true, false, false, false)
+            .start_tracking(Vec::<String>::new(), false, false, false, false)
             .await
         {
             Ok(()) => {
@@ -471,7 +551,7 @@ async fn heartbeat(client: Client, sink: Weak<dyn ChangeSink>, tracking: Arc<Ato
                 refused = false;
                 // Emptied as it turns on: nothing from before tracking stays.
                 s.set_live(false);
-                tracking.store(true, Ordering::SeqCst);
+                on.store(true, Ordering::SeqCst);
                 s.set_live(true);
             }
             Err(e) if !refused => {
