@@ -18,3 +18,13 @@ pub use crate::session::id::SessionId;
 pub use crate::session::store::open as open_store;
 pub use crate::session::store::{cached::CachedStore, memory::MemoryStore, redis::CACHE_MAX_AGE};
 pub use crate::session::{Session, Sessions, Updated};
+
+/// Runs one expiry pass of the PostgreSQL store at `url` now (the store's
+/// own task runs it every minute); how many rows went.
+pub async fn postgres_expire_now(url: &str) -> Result<u64, String> {
+    crate::session::store::postgres::PostgresStore::open_for_expiry(url)
+        .await?
+        .delete_expired()
+        .await
+        .map_err(|e| e.to_string())
+}

@@ -121,7 +121,14 @@ fn template(bin: &Path) -> Result<PathBuf, String> {
     let out = command(&bin.join("initdb"))?
         .arg("-D")
         .arg(&data)
-        .args(["-U", "keyway", "-E", "UTF8", "--no-sync", "--no-instructions"])
+        .args([
+            "-U",
+            "keyway",
+            "-E",
+            "UTF8",
+            "--no-sync",
+            "--no-instructions",
+        ])
         .args(["--auth-local=trust", "--auth-host=scram-sha-256"])
         .arg(format!("--pwfile={}", pwfile.display()))
         .output()
@@ -142,36 +149,41 @@ fn template(bin: &Path) -> Result<PathBuf, String> {
 impl PgServer {
     /// Starts a server on a free port with an empty database `keyway`.
     pub async fn start() -> Result<Self, String> {
-        let bin = bin_dir()?;
-        let template = template(&bin)?;
         let mut last = String::new();
+        // The port may be taken between picking and binding: try a few.
         for _ in 0..3 {
-            let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-            let copied = Command::new("cp")
-                .arg("-a")
-                .arg(&template)
-                .arg(dir.path().join("data"))
-                .status()
-                .map_err(|e| format!("cp: {e}"))?;
-            if !copied.success() {
-                return Err("cannot copy the PostgreSQL template".into());
-            }
-            hand_over(dir.path())?;
-            let mut server = Self {
-                port: crate::redis::free_port(),
-                bin: bin.clone(),
-                dir,
-                child: None,
-            };
-            match server.restart().await {
-                Ok(()) => {
-                    server.psql("CREATE DATABASE keyway")?;
-                    return Ok(server);
-                }
+            match Self::start_on(crate::redis::free_port()).await {
+                Ok(server) => return Ok(server),
                 Err(e) => last = e,
             }
         }
         Err(last)
+    }
+
+    /// Starts a server on `port` with an empty database `keyway`.
+    pub async fn start_on(port: u16) -> Result<Self, String> {
+        let bin = bin_dir()?;
+        let template = template(&bin)?;
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let copied = Command::new("cp")
+            .arg("-a")
+            .arg(&template)
+            .arg(dir.path().join("data"))
+            .status()
+            .map_err(|e| format!("cp: {e}"))?;
+        if !copied.success() {
+            return Err("cannot copy the PostgreSQL template".into());
+        }
+        hand_over(dir.path())?;
+        let mut server = Self {
+            port,
+            bin,
+            dir,
+            child: None,
+        };
+        server.restart().await?;
+        server.psql("CREATE DATABASE keyway")?;
+        Ok(server)
     }
 
     /// The port.
@@ -204,7 +216,10 @@ impl PgServer {
             .args(["-p", &self.port.to_string()])
             .args(["-c", "listen_addresses=127.0.0.1"])
             .arg("-c")
-            .arg(format!("unix_socket_directories={}", self.dir.path().display()))
+            .arg(format!(
+                "unix_socket_directories={}",
+                self.dir.path().display()
+            ))
             .args(["-c", "fsync=off", "-c", "full_page_writes=off"])
             .args(["-c", "max_connections=200", "-c", "shared_buffers=32MB"])
             .stdin(Stdio::null())
@@ -243,7 +258,15 @@ impl PgServer {
     pub fn psql_on(&self, database: &str, sql: &str) -> Result<String, String> {
         let out = Command::new(self.bin.join("psql"))
             .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
-            .args(["-U", "keyway", "-d", database, "-v", "ON_ERROR_STOP=1", "-At"])
+            .args([
+                "-U",
+                "keyway",
+                "-d",
+                database,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-At",
+            ])
             .args(["-c", sql])
             .env("PGPASSWORD", PASSWORD)
             .env("PGCONNECT_TIMEOUT", "2")

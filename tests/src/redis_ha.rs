@@ -53,7 +53,11 @@ impl RedisNode {
             _dir: dir,
         };
         let deadline = Instant::now() + Duration::from_secs(10);
-        while node.cli(&["PING"]).map(|o| o.trim() != "PONG").unwrap_or(true) {
+        while node
+            .cli(&["PING"])
+            .map(|o| o.trim() != "PONG")
+            .unwrap_or(true)
+        {
             if Instant::now() > deadline {
                 return Err(format!("redis-server on {port} did not answer PING"));
             }
@@ -169,20 +173,23 @@ impl RedisSentinel {
                     == Some("up")
             })
         })?;
-        settle("every sentinel knows 2 replicas and 2 other sentinels", || {
-            group.sentinels.iter().all(|s| {
-                let master = s.cli(&["SENTINEL", "MASTER", SERVICE]).unwrap_or_default();
-                let field = |name: &str| {
-                    let lines: Vec<&str> = master.lines().collect();
-                    lines
-                        .iter()
-                        .position(|l| *l == name)
-                        .and_then(|i| lines.get(i + 1))
-                        .and_then(|v| v.parse::<u32>().ok())
-                };
-                field("num-slaves") == Some(2) && field("num-other-sentinels") == Some(2)
-            })
-        })?;
+        settle(
+            "every sentinel knows 2 replicas and 2 other sentinels",
+            || {
+                group.sentinels.iter().all(|s| {
+                    let master = s.cli(&["SENTINEL", "MASTER", SERVICE]).unwrap_or_default();
+                    let field = |name: &str| {
+                        let lines: Vec<&str> = master.lines().collect();
+                        lines
+                            .iter()
+                            .position(|l| *l == name)
+                            .and_then(|i| lines.get(i + 1))
+                            .and_then(|v| v.parse::<u32>().ok())
+                    };
+                    field("num-slaves") == Some(2) && field("num-other-sentinels") == Some(2)
+                })
+            },
+        )?;
         Ok(group)
     }
 
@@ -198,12 +205,15 @@ impl RedisSentinel {
 
     /// The port of the master as the first answering sentinel says.
     pub fn master_port(&self) -> Option<u16> {
-        self.sentinels.iter().filter(|s| s.is_running()).find_map(|s| {
-            let out = s
-                .cli(&["SENTINEL", "GET-MASTER-ADDR-BY-NAME", SERVICE])
-                .ok()?;
-            out.lines().nth(1)?.trim().parse().ok()
-        })
+        self.sentinels
+            .iter()
+            .filter(|s| s.is_running())
+            .find_map(|s| {
+                let out = s
+                    .cli(&["SENTINEL", "GET-MASTER-ADDR-BY-NAME", SERVICE])
+                    .ok()?;
+                out.lines().nth(1)?.trim().parse().ok()
+            })
     }
 
     /// The running server that is the master now.
@@ -294,7 +304,10 @@ impl RedisCluster {
     /// The ports of the masters that have a connected replica, as a running
     /// node's `CLUSTER NODES` says.
     pub fn masters_with_replica(&self) -> Vec<u16> {
-        let Some(out) = self.running().find_map(|n| n.cli(&["CLUSTER", "NODES"]).ok()) else {
+        let Some(out) = self
+            .running()
+            .find_map(|n| n.cli(&["CLUSTER", "NODES"]).ok())
+        else {
             return Vec::new();
         };
         let lines: Vec<Vec<&str>> = out

@@ -662,8 +662,8 @@ pub async fn raw_store_holds_no_token_or_cookie_in_the_clear(target: &dyn Target
             "every key says what it is: {keys:?}"
         );
         assert!(
-            keys.iter().any(|(k, _)| k.starts_with("keyway:s:kws_")
-                || k.starts_with("keyway:s:{kws_")),
+            keys.iter()
+                .any(|(k, _)| k.starts_with("keyway:s:kws_") || k.starts_with("keyway:s:{kws_")),
             "{keys:?}"
         );
         for (k, ttl) in &keys {

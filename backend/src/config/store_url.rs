@@ -54,9 +54,7 @@ impl RedisNodes {
     /// Parses a `redis+sentinel://`, `rediss+sentinel://`,
     /// `redis+cluster://` or `rediss+cluster://` URL.
     pub fn parse(value: &str) -> Result<Self, String> {
-        let (scheme, rest) = value
-            .split_once("://")
-            .ok_or("expected SCHEME://HOSTS")?;
+        let (scheme, rest) = value.split_once("://").ok_or("expected SCHEME://HOSTS")?;
         let (tls, topology) = match scheme {
             "redis+sentinel" => (false, RedisTopology::Sentinel),
             "rediss+sentinel" => (true, RedisTopology::Sentinel),
@@ -66,7 +64,9 @@ impl RedisNodes {
         };
         let what = scheme_label(topology);
         if rest.contains(['?', '#']) {
-            return Err(format!("not a valid {what} URL: no query or fragment expected"));
+            return Err(format!(
+                "not a valid {what} URL: no query or fragment expected"
+            ));
         }
         let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
         let (userinfo, hosts) = match authority.rsplit_once('@') {
@@ -141,7 +141,9 @@ fn credentials(
 fn host_port(text: &str, default_port: u16, what: &str) -> Result<(String, u16), String> {
     let bad = |why: &str| format!("not a valid {what} URL: host `{text}` {why}");
     let (host, port) = if let Some(v6) = text.strip_prefix('[') {
-        let (host, after) = v6.split_once(']').ok_or_else(|| bad("has no closing `]`"))?;
+        let (host, after) = v6
+            .split_once(']')
+            .ok_or_else(|| bad("has no closing `]`"))?;
         (host, after.strip_prefix(':'))
     } else {
         match text.rsplit_once(':') {
@@ -169,10 +171,9 @@ fn host_port(text: &str, default_port: u16, what: &str) -> Result<(String, u16),
 /// `/SERVICE` or `/SERVICE/DB`.
 fn sentinel_path(path: &str) -> Result<(Option<String>, Option<u8>), String> {
     let mut parts = path.split('/');
-    let service = parts
-        .next()
-        .filter(|s| !s.is_empty())
-        .ok_or("not a valid Redis Sentinel URL: it names no service (redis+sentinel://H1,H2,H3/SERVICE)")?;
+    let service = parts.next().filter(|s| !s.is_empty()).ok_or(
+        "not a valid Redis Sentinel URL: it names no service (redis+sentinel://H1,H2,H3/SERVICE)",
+    )?;
     let service = decode(service)
         .map_err(|()| "not a valid Redis Sentinel URL: the service is not valid UTF-8")?;
     let database = match parts.next() {
@@ -314,7 +315,10 @@ mod tests {
         for (url, want) in [
             ("redis+sentinel://:secret@a,b", "names no service"),
             ("redis+sentinel://:secret@a,b/m/x", "database number"),
-            ("redis+sentinel://:secret@a,b/m/1/2", "/SERVICE or /SERVICE/DB"),
+            (
+                "redis+sentinel://:secret@a,b/m/1/2",
+                "/SERVICE or /SERVICE/DB",
+            ),
             ("redis+cluster://:secret@a,b/0", "no path"),
             ("redis+cluster://:secret@a,,b", "an empty host"),
             ("redis+cluster://:secret@a:99999", "invalid port"),
@@ -334,7 +338,10 @@ mod tests {
             .unwrap();
         check_postgres_url("postgresql://keyway@localhost/keyway").unwrap();
         for (url, want) in [
-            ("postgres://u:secret@h/db?sslmode=sometimes", "\"sometimes\" for `ssl_mode`"),
+            (
+                "postgres://u:secret@h/db?sslmode=sometimes",
+                "\"sometimes\" for `ssl_mode`",
+            ),
             ("postgres://u:secret@:5432/db", "host"),
             ("postgres://u:secret@h:port/db", "PostgreSQL URL"),
         ] {

@@ -378,7 +378,10 @@ impl Sessions {
         ttl: Duration,
     ) -> Result<Option<StoreLock>, StoreError> {
         let key = id.record_key();
-        let name = format!("{key}:{}", hashed_name("lock", &format!("{purpose}\0{key}")));
+        let name = format!(
+            "{key}:{}",
+            hashed_name("lock", &format!("{purpose}\0{key}"))
+        );
         let token = SessionId::random().to_string();
         Ok(self
             .store

@@ -138,12 +138,28 @@ impl PostgresStore {
                 store.spawn_migration(options);
             }
             Err(_) => {
-                tracing::warn!("PostgreSQL did not answer within {STARTUP_WAIT:?}; starting not ready and retrying");
+                tracing::warn!(
+                    "PostgreSQL did not answer within {STARTUP_WAIT:?}; starting not ready and retrying"
+                );
                 store.spawn_migration(options);
             }
         }
         store.spawn_expiry();
         Ok(store)
+    }
+
+    /// A store on `url` whose schema is in place, for one expiry pass now
+    /// ([`crate::internals::postgres_expire_now`]).
+    pub(crate) async fn open_for_expiry(url: &str) -> Result<Self, String> {
+        let options = connect_options(url)?;
+        migrate(&options).await.map_err(|e| e.to_string())?;
+        Ok(Self {
+            pool: PgPoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_lazy_with(options),
+            migrated: AtomicBool::new(true),
+        })
     }
 
     /// Applies the schema in the background, retrying until it is in place.
@@ -176,7 +192,8 @@ impl PostgresStore {
     fn spawn_expiry(self: &Arc<Self>) {
         let weak = Arc::downgrade(self);
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(EXPIRY_EVERY);
+            let first = tokio::time::Instant::now() + EXPIRY_EVERY;
+            let mut tick = tokio::time::interval_at(first, EXPIRY_EVERY);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
@@ -333,10 +350,12 @@ impl Store for PostgresStore {
 
     async fn index_members(&self, name: &str) -> Result<Vec<String>, StoreError> {
         bounded(
-            sqlx::query_scalar("SELECT member FROM keyway_login_index WHERE name = $1 AND until > $2")
-                .bind(name)
-                .bind(now_secs() as i64)
-                .fetch_all(&self.pool),
+            sqlx::query_scalar(
+                "SELECT member FROM keyway_login_index WHERE name = $1 AND until > $2",
+            )
+            .bind(name)
+            .bind(now_secs() as i64)
+            .fetch_all(&self.pool),
         )
         .await
     }
@@ -388,7 +407,9 @@ impl Store for PostgresStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         if !self.migrated.load(Ordering::SeqCst) {
-            return Err(StoreError("the PostgreSQL schema is not applied yet".into()));
+            return Err(StoreError(
+                "the PostgreSQL schema is not applied yet".into(),
+            ));
         }
         bounded(sqlx::query("SELECT 1").execute(&self.pool))
             .await

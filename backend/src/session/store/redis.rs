@@ -532,7 +532,9 @@ async fn heartbeat(client: Client, sink: Weak<dyn ChangeSink>, on: Arc<AtomicBoo
         let answered = client.is_connected() && client.ping::<String>(None).await.is_ok();
         if !answered {
             if on.swap(false, Ordering::SeqCst) {
-                tracing::warn!("Redis change tracking connection does not answer; session cache off");
+                tracing::warn!(
+                    "Redis change tracking connection does not answer; session cache off"
+                );
             }
             s.set_live(false);
             continue;
