@@ -260,6 +260,7 @@ setInterval(() => {
 
 const stats = {
   token_requests: { authorization_code: 0, refresh_token: 0, client_credentials: 0 },
+  token_errors: { authorization_code: 0, refresh_token: 0, client_credentials: 0 },
   revocations: 0,
   backchannel_logouts_sent: 0,
   backchannel_logouts_failed: 0,
@@ -506,7 +507,12 @@ ${form}
   });
 
   provider.on('grant.success', countTokenRequest);
-  provider.on('grant.error', (ctx) => countTokenRequest(ctx));
+  provider.on('grant.error', (ctx) => {
+    countTokenRequest(ctx);
+    // Refused grants by type (a refresh token spent twice is one).
+    const grantType = ctx.oidc?.params?.grant_type ?? ctx.request?.body?.grant_type ?? 'unknown';
+    stats.token_errors[grantType] = (stats.token_errors[grantType] ?? 0) + 1;
+  });
   provider.on('backchannel.success', () => {
     stats.backchannel_logouts_sent += 1;
   });

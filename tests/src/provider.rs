@@ -658,8 +658,9 @@ impl TestProvider {
     /// The provider's test-only counters (`GET /test/stats`):
     /// `{"token_requests":{"authorization_code":N,"refresh_token":N,
     /// "client_credentials":N}, "revocations":N, "backchannel_logouts_sent":N,
-    /// "backchannel_logouts_failed":N}`. Token requests count successes and
-    /// failures by grant_type.
+    /// "backchannel_logouts_failed":N, "token_errors":{…}}`. Token requests
+    /// count successes and failures by grant_type; `token_errors` the
+    /// failures alone.
     pub async fn stats(&self) -> Result<serde_json::Value, String> {
         let url = format!("{}/test/stats", self.issuer);
         let response = send(self.http.get(&url)).await?;
@@ -741,6 +742,14 @@ impl TestProvider {
     pub async fn token_requests(&self, grant_type: &str) -> Result<u64, String> {
         let stats = self.stats().await?;
         Ok(stats["token_requests"][grant_type].as_u64().unwrap_or(0))
+    }
+
+    /// How many token requests of `grant_type` the provider refused (from
+    /// `/test/stats`): for `"refresh_token"`, a refresh token spent twice
+    /// (with rotation) is one.
+    pub async fn token_errors(&self, grant_type: &str) -> Result<u64, String> {
+        let stats = self.stats().await?;
+        Ok(stats["token_errors"][grant_type].as_u64().unwrap_or(0))
     }
 
     /// A refresh_token grant as `client` (HTTP basic): the status and JSON

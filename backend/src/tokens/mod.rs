@@ -7,6 +7,7 @@ pub(crate) mod client;
 pub(crate) mod freshness;
 pub(crate) mod refresh;
 pub(crate) mod revoke;
+pub(crate) mod store_retry;
 
 use crate::app::App;
 use crate::error::Error;

@@ -8,6 +8,11 @@
 //! tokens from the store itself (not its cache) instead of spending the
 //! refresh token a second time.
 //!
+//! Once the provider has answered, its answer is saved even through a
+//! store outage of a few seconds (a failover, a restart): the save is tried
+//! again while the lock holds ([`super::store_retry`]), because the refresh
+//! token the session holds may already be spent.
+//!
 //! Saving is compare-and-set on the version read under the lock. If the
 //! session changed meanwhile (an idle-time touch), the new tokens are put
 //! onto the newer record and saved again; if it is gone (a logout, a
@@ -17,6 +22,7 @@
 
 use super::freshness;
 use super::revoke;
+use super::store_retry::until_stored;
 use crate::app::App;
 use crate::error::Error;
 use crate::metrics::RefreshOutcome;
@@ -31,6 +37,9 @@ use std::time::Duration;
 
 /// How long the store-wide refresh lock of a session is held at most.
 pub(crate) const REFRESH_LOCK_TTL: Duration = Duration::from_secs(15);
+/// How long before the refresh lock's end a save through an outage gives up
+/// (the lock's clock is the store's; this covers the difference).
+const LOCK_MARGIN: Duration = Duration::from_secs(2);
 /// How many times a refreshed session is saved again after conflicting writes.
 const SAVE_ATTEMPTS: usize = 5;
 
@@ -100,12 +109,18 @@ pub(crate) async fn ensure_fresh(app: &App, session: Session) -> Result<Session,
             None => return Err(ProtocolError::Timeout.into()),
         }
     };
-    let result = refresh_now(app, current).await;
+    // The save may outlast a store outage while the lock holds (store_retry).
+    let save_deadline = tokio::time::Instant::now() + REFRESH_LOCK_TTL - LOCK_MARGIN;
+    let result = refresh_now(app, current, save_deadline).await;
     let _ = lock.release().await;
     result
 }
 
-async fn refresh_now(app: &App, current: Session) -> Result<Session, Error> {
+async fn refresh_now(
+    app: &App,
+    current: Session,
+    save_deadline: tokio::time::Instant,
+) -> Result<Session, Error> {
     let data = &current.data;
     let Some(refresh_token) = data.tokens.refresh_token.clone() else {
         return Err(Error::SessionExpired(
@@ -124,7 +139,7 @@ async fn refresh_now(app: &App, current: Session) -> Result<Session, Error> {
         Ok(tokens) => {
             app.metrics
                 .refresh(&data.provider, RefreshOutcome::Succeeded);
-            let saved = save(app, current, tokens).await?;
+            let saved = save(app, current, tokens, save_deadline).await?;
             tracing::info!(provider = %saved.data.provider, "access token refreshed");
             Ok(saved)
         }
@@ -150,17 +165,25 @@ async fn refresh_now(app: &App, current: Session) -> Result<Session, Error> {
     }
 }
 
-/// Puts the new tokens onto the session and saves it, compare-and-set.
-async fn save(app: &App, read: Session, tokens: TokenSet) -> Result<Session, Error> {
+/// Puts the new tokens onto the session and saves it, compare-and-set;
+/// through a store outage until `deadline` ([`super::store_retry`]).
+async fn save(
+    app: &App,
+    read: Session,
+    tokens: TokenSet,
+    deadline: tokio::time::Instant,
+) -> Result<Session, Error> {
     let spent = read.data.tokens.refresh_token.clone();
     let mut base = read;
     for _ in 0..SAVE_ATTEMPTS {
         let data = with_tokens(&base.data, &tokens);
-        match app.sessions.update(&base, data).await? {
+        let updated = until_stored(deadline, || app.sessions.update(&base, data.clone())).await?;
+        match updated {
             Updated::Saved(saved) => return Ok(saved),
             Updated::Gone => return Err(ended_meanwhile(app, &base.data, tokens).await),
             Updated::Conflict => {
-                let Some(newer) = app.sessions.load_fresh(base.id).await? else {
+                let newer = until_stored(deadline, || app.sessions.load_fresh(base.id)).await?;
+                let Some(newer) = newer else {
                     return Err(ended_meanwhile(app, &base.data, tokens).await);
                 };
                 if newer.data.tokens.refresh_token != spent {
