@@ -214,6 +214,16 @@ impl SpaClient {
         }
     }
 
+    /// A fresh browser for a BFF reached at `origin` (e.g. through a load
+    /// balancer).
+    pub fn at(origin: &Url) -> Self {
+        Self {
+            http: TestProvider::browser(),
+            base: origin.as_str().trim_end_matches('/').to_owned(),
+            provider_browser: TestProvider::browser(),
+        }
+    }
+
     /// `GET path`.
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.http

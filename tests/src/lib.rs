@@ -5,6 +5,7 @@ pub mod bff;
 pub mod browser;
 pub mod fake_github;
 pub mod lying_provider;
+pub mod nginx;
 pub mod postgres;
 pub mod presets;
 pub mod provider;
