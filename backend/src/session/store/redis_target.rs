@@ -14,12 +14,19 @@
 //! too), so nothing needs two keys in one slot to be correct. On a Cluster
 //! the keys of one session are still put in one slot, with a hash tag: the
 //! record `keyway:s:{kws_…}` and its refresh lock `keyway:lock:{kws_…}:…`.
-//! A request then depends on one shard: when a shard fails over, its
-//! sessions pause (`503`) and every other session carries on untouched. The
-//! login index (one key per provider `sid` or `sub`, naming sessions in any
-//! slot) and the replay cache are single keys spread over the slots by their
-//! own names. On one server and on Sentinel the keys keep the names they
-//! always had (no braces), so sessions already stored stay valid.
+//! A refresh (read, lock, write, unlock) then talks to one shard over one
+//! connection, and the `WAIT` after each of its writes waits on that shard's
+//! replica only. The login index (one key per provider `sid` or `sub`,
+//! naming sessions in any slot) and the replay cache are single keys spread
+//! over the slots by their own names. On one server and on Sentinel the
+//! keys keep the names they always had (no braces), so sessions already
+//! stored stay valid.
+//!
+//! While one shard fails over, fred re-reads the cluster's slots and
+//! reconnects before it sends any other command, so every request that
+//! needs the store waits (and answers `503` after the command timeout), not
+//! only those of the failing shard's sessions: docs/sessions.md has the
+//! measured window.
 
 use crate::config::{RedisNodes, RedisTopology};
 use fred::prelude::*;
