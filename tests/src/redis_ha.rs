@@ -76,6 +76,17 @@ impl RedisNode {
         self.child.is_some()
     }
 
+    /// Freezes (`SIGSTOP`) or thaws (`SIGCONT`) the process: a node that is
+    /// there but does not answer, like one behind a stalled network.
+    pub fn freeze(&self, frozen: bool) {
+        if let Some(child) = &self.child {
+            let signal = if frozen { "-STOP" } else { "-CONT" };
+            let _ = Command::new("kill")
+                .args([signal, &child.id().to_string()])
+                .status();
+        }
+    }
+
     /// Kills the process at once (`SIGKILL`: no save, no goodbye).
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

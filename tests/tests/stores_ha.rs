@@ -409,3 +409,44 @@ async fn readyz_and_metrics_name_the_postgres_store() {
     let target = postgres().await;
     readyz_and_metrics_name("postgres", target.server.url(), &target).await;
 }
+
+/// On Sentinel a write counts only once a replica has it (`WAIT 1`): with
+/// every replica frozen, a write waits for them (at most 50 ms) and is
+/// counted as unreplicated; with replicas answering, none is.
+#[tokio::test]
+async fn sentinel_writes_wait_for_a_replica() {
+    let target = sentinel().await;
+    let sessions = keyway_tests::store_suite::sessions(&target).await;
+    let unreplicated = || {
+        sessions
+            .store()
+            .counters()
+            .into_iter()
+            .find(|(name, _)| *name == "unreplicated_writes_total")
+            .map(|(_, n)| n)
+            .expect("the Redis store counts unreplicated writes")
+    };
+    sessions.create(sample_session("alice")).await.unwrap();
+    assert_eq!(unreplicated(), 0, "the replicas acknowledge");
+    for replica in &target.group.servers[1..] {
+        replica.freeze(true);
+    }
+    let started = Instant::now();
+    let created = sessions.create(sample_session("bob")).await;
+    let took = started.elapsed();
+    for replica in &target.group.servers[1..] {
+        replica.freeze(false);
+    }
+    created.expect("the write stands on the master");
+    assert_eq!(
+        unreplicated(),
+        1,
+        "a write no replica acknowledged is counted"
+    );
+    assert!(
+        took >= Duration::from_millis(50),
+        "it waited for a replica: {took:?}"
+    );
+    sessions.create(sample_session("carol")).await.unwrap();
+    assert_eq!(unreplicated(), 1);
+}
