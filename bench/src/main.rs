@@ -2,7 +2,8 @@
 //!
 //! It starts an upstream (a minimal JSON handler), a plain reverse proxy to
 //! it without authentication (the limit), the release `keyway` binary once
-//! per session store (memory, SQLite, Redis) with a session signed in
+//! per session store (memory, SQLite, Redis, PostgreSQL, Redis Cluster) with
+//! a session signed in
 //! through the real test OpenID provider, and the Node peer (Auth0's
 //! express-openid-connect with http-proxy-middleware, `bench/peer/`), drives
 //! each with `wrk` at each concurrency after a warm-up, and prints requests/s,
@@ -93,8 +94,13 @@ struct RunArgs {
     /// Concurrencies (wrk connections).
     #[arg(long, value_delimiter = ',', default_value = "1,32")]
     concurrency: Vec<u32>,
-    /// Session stores to run Keyway with.
-    #[arg(long, value_delimiter = ',', default_value = "memory,sqlite,redis")]
+    /// Session stores to run Keyway with (`memory`, `sqlite`, `redis`,
+    /// `postgres`, `redis-cluster`; the servers are started by the run).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "memory,sqlite,redis,postgres,redis-cluster"
+    )]
     stores: Vec<String>,
     /// Logins per store for CPU per login and outbound calls (0: skip).
     #[arg(long, default_value_t = 200)]
@@ -395,12 +401,25 @@ async fn run(args: RunArgs) -> Result<(), String> {
         None
     };
 
+    let postgres = if args.stores.iter().any(|s| s == "postgres") {
+        Some(keyway_tests::postgres::PgServer::start().await?)
+    } else {
+        None
+    };
+    let cluster = if args.stores.iter().any(|s| s == "redis-cluster") {
+        Some(keyway_tests::redis_ha::RedisCluster::start().await?)
+    } else {
+        None
+    };
+
     let mut keyways = Vec::new();
     for (store, port) in &ports {
         let setting = match store.as_str() {
             "memory" => "memory".to_owned(),
             "sqlite" => format!("sqlite://{}", dir.path().join("keyway.db").display()),
             "redis" => redis.as_ref().map(|r| r.url()).unwrap_or_default(),
+            "postgres" => postgres.as_ref().map(|p| p.url()).unwrap_or_default(),
+            "redis-cluster" => cluster.as_ref().map(|c| c.url()).unwrap_or_default(),
             other => return Err(format!("unknown store {other:?}")),
         };
         let common = KeywayCommon {
@@ -610,6 +629,8 @@ async fn run(args: RunArgs) -> Result<(), String> {
     drop(keyways);
     drop(peer);
     drop(redis);
+    drop(postgres);
+    drop(cluster);
     Ok(())
 }
 
