@@ -1,7 +1,7 @@
 //! Failover, measured: three real `keyway` processes behind nginx (the
 //! recipe of docs/sessions.md: `deploy/nginx/keyway.conf` with
 //! `deploy/nginx/keyway-upstream.conf`), fifty signed-in users calling
-//! `/bff/api` through it — access tokens live 8 s (refreshed after 4 s) and refresh tokens rotate
+//! `/bff/api` through it — access tokens live 12 s (refreshed after 6 s) and refresh tokens rotate
 //! on every use, so refreshes run all the time — while a part fails:
 //!
 //! - (a) the Redis master behind Sentinel is killed (`SIGKILL`);
@@ -147,7 +147,7 @@ async fn deploy(store: &str) -> Deployment {
     let origin = Url::parse(&format!("http://127.0.0.1:{}", free_port())).unwrap();
     let provider = TestProvider::start(ProviderConfig {
         clients: vec![client_for(&origin)],
-        access_token_ttl: 8,
+        access_token_ttl: 12,
         rotate_refresh_tokens: true,
         ..ProviderConfig::default()
     })

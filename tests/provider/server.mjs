@@ -697,6 +697,12 @@ function handleTestEndpoint(req, res, url) {
 // Server
 
 const server = config.tls ? https.createServer({ cert: config.tls.cert, key: config.tls.key }) : http.createServer();
+// Idle keep-alive connections are closed by the clients (reqwest: after
+// 90 s), not by this server: with Node's default of 5 s a client that reuses
+// a connection just as the server closes it gets "error sending request",
+// which made load tests that call every few seconds fail at random.
+server.keepAliveTimeout = 120_000;
+server.headersTimeout = 121_000;
 let provider;
 let providerCallback;
 

@@ -33,7 +33,7 @@ use fred::prelude::*;
 use fred::types::config::{ClusterDiscoveryPolicy, ServerConfig};
 
 /// Prefix of record keys (the ones change tracking reports).
-pub(crate) const RECORD_PREFIX: &str = "keyway:s:";
+const RECORD_PREFIX: &str = "keyway:s:";
 /// Prefix of the other keys Keyway writes (index, locks, replay cache).
 const KEY_PREFIX: &str = "keyway:";
 /// Prefix of record keys: lock names that start with one are put in that
