@@ -42,6 +42,7 @@ mod backchannel;
 mod config;
 mod error;
 mod http;
+mod jose;
 mod login;
 mod metrics;
 mod provider;
@@ -60,7 +61,9 @@ pub use config::{
     OAuth2Settings, OidcSettings, PRESET_NAMES, Protocol, ProviderSettings, ServerLimits,
     SessionKey, SessionSettings, StoreSetting,
 };
+pub use config::{AssertionAudience, ClientAuthMethod, Profile};
 pub use error::Error;
+pub use jose::{PrivateKey, SigningAlg};
 pub use secret::Secret;
 pub use session::store::{ChangeSink, Payload, Record, Store, StoreError, Update, Watch};
 pub use telemetry::init as init_logging;

@@ -41,6 +41,9 @@ pub(crate) const BACKCHANNEL_LOGOUTS: &str = "keyway_backchannel_logouts_total";
 pub(crate) const PROXY_REQUESTS: &str = "keyway_proxy_requests_total";
 /// `keyway_proxy_request_duration_seconds{api}` (histogram).
 pub(crate) const PROXY_DURATION: &str = "keyway_proxy_request_duration_seconds";
+/// `keyway_dpop_nonce_retries_total{provider}` and `{api}`: requests sent
+/// again because the server asked for a DPoP nonce (RFC 9449 §8, §9).
+pub(crate) const DPOP_NONCE_RETRIES: &str = "keyway_dpop_nonce_retries_total";
 /// `keyway_sessions_active` (only where the store can count).
 pub(crate) const SESSIONS_ACTIVE: &str = "keyway_sessions_active";
 
@@ -294,6 +297,30 @@ impl Metrics {
         .increment(1);
     }
 
+    /// The counters of DPoP nonce retries, registered at zero for every
+    /// provider and API that binds tokens, keyed as
+    /// `provider::dpop::Nonces` counts them: (is an API, its name).
+    pub(crate) fn dpop_nonce_retries(&self, config: &Config) -> HashMap<(bool, String), Counter> {
+        let providers = config
+            .providers
+            .iter()
+            .filter(|p| p.dpop)
+            .map(|p| (false, "provider", p.id.clone()));
+        let apis = config
+            .apis
+            .iter()
+            .filter(|a| a.dpop)
+            .map(|a| (true, "api", a.name.clone()));
+        providers
+            .chain(apis)
+            .map(|(is_api, label, name)| {
+                let counter = self.counter(DPOP_NONCE_RETRIES, &[(label, &name)]);
+                counter.increment(0);
+                ((is_api, name), counter)
+            })
+            .collect()
+    }
+
     /// The Prometheus text exposition of this App's metrics, with
     /// `keyway_sessions_active` set first when the store can count.
     pub(crate) fn render(&self, sessions_active: Option<u64>) -> String {
@@ -308,7 +335,7 @@ impl Metrics {
 
 /// The `# HELP` lines.
 fn describe(r: &PrometheusRecorder) {
-    let help: [(&'static str, Option<Unit>, &'static str); 7] = [
+    let help: [(&'static str, Option<Unit>, &'static str); 8] = [
         (
             LOGINS,
             None,
@@ -343,6 +370,11 @@ fn describe(r: &PrometheusRecorder) {
             SESSIONS_ACTIVE,
             None,
             "Signed-in sessions held by the store (memory store only).",
+        ),
+        (
+            DPOP_NONCE_RETRIES,
+            None,
+            "Requests sent again with the DPoP nonce a provider or API asked for, by provider or API.",
         ),
     ];
     for (name, unit, text) in help {

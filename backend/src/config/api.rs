@@ -44,6 +44,9 @@ pub struct ApiSettings {
     /// Request headers forwarded to this API beyond the standard ones
     /// (lowercase names).
     pub forward_headers: Vec<String>,
+    /// Whether the token goes with a DPoP proof (`Authorization: DPoP`):
+    /// the provider's `dpop`, whose tokens are bound to a key.
+    pub dpop: bool,
 }
 
 /// Request headers that are never forwarded to an API, whatever its
@@ -54,6 +57,7 @@ pub(crate) const NEVER_FORWARDED: &[&str] = &[
     "connection",
     "content-length",
     "cookie",
+    "dpop",
     "forwarded",
     "host",
     "keep-alive",
@@ -124,6 +128,7 @@ fn read_one(
         }
     };
     let provider = provider(errs, &key("provider"), raw.provider.as_deref(), providers);
+    let dpop = dpop(errs, &key("dpop"), raw.dpop, provider.as_deref(), providers);
     let forward_headers = forward_headers(
         errs,
         &key("forward_headers"),
@@ -146,7 +151,37 @@ fn read_one(
         max_body: raw.max_body.unwrap_or(1024 * 1024),
         allow_http,
         forward_headers,
+        dpop,
     })
+}
+
+/// DPoP follows the provider: its tokens are bound (then every call needs a
+/// proof) or not (then there is no key to prove). A setting that
+/// contradicts the provider is refused rather than sending tokens the API
+/// must reject.
+fn dpop(
+    errs: &mut ConfigErrors,
+    setting: &str,
+    raw: Option<bool>,
+    provider: Option<&str>,
+    providers: &[ProviderSettings],
+) -> bool {
+    let bound = providers
+        .iter()
+        .find(|p| Some(p.id.as_str()) == provider)
+        .is_some_and(|p| p.dpop);
+    match raw {
+        Some(true) if !bound => errs.push(
+            setting,
+            "the API's provider does not bind its tokens with DPoP: set dpop = true on the provider",
+        ),
+        Some(false) if bound => errs.push(
+            setting,
+            "the API's provider binds its tokens with DPoP, so they go with a proof: remove dpop = false",
+        ),
+        _ => {}
+    }
+    bound
 }
 
 fn forward_headers(errs: &mut ConfigErrors, setting: &str, raw: Option<&[String]>) -> Vec<String> {

@@ -13,8 +13,10 @@
 //! drift from what Keyway runs with.
 
 mod api;
+mod client_auth;
 mod error;
 mod presets;
+mod profile;
 mod provider;
 mod raw;
 mod server;
@@ -24,8 +26,10 @@ mod values;
 
 pub(crate) use api::NEVER_FORWARDED;
 pub use api::{ApiSettings, ApiToken};
+pub use client_auth::{AssertionAudience, ClientAuthMethod};
 pub use error::{ConfigError, ConfigErrors};
 pub use presets::NAMES as PRESET_NAMES;
+pub use profile::Profile;
 pub use provider::{
     ClaimMap, OAuth2Endpoints, OAuth2Settings, OidcSettings, Protocol, ProviderSettings,
 };
@@ -188,5 +192,7 @@ impl Config {
     }
 }
 
+#[cfg(test)]
+mod fapi_tests;
 #[cfg(test)]
 mod tests;

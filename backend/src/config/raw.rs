@@ -88,6 +88,15 @@ pub(super) struct RawProvider {
     pub realm: Option<String>,
     pub domain: Option<String>,
     pub authorization_server: Option<String>,
+    pub profile: Option<String>,
+    pub dpop: Option<bool>,
+    pub client_auth: Option<String>,
+    /// Only from the environment (`KEYWAY_PRIVATE_KEY`): refused in the file.
+    pub private_key: Option<String>,
+    pub private_key_env: Option<String>,
+    pub private_key_file: Option<OneOrMany>,
+    pub private_key_alg: Option<String>,
+    pub assertion_audience: Option<String>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -134,6 +143,7 @@ pub(super) struct RawApi {
     pub max_body: Option<usize>,
     pub allow_http: Option<bool>,
     pub forward_headers: Option<Vec<String>>,
+    pub dpop: Option<bool>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }

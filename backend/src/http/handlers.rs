@@ -166,8 +166,14 @@ pub(crate) async fn userinfo(
         .providers
         .get(Some(&data.provider))
         .ok_or(Error::UnknownProvider)?;
+    let dpop = tokens::binding::key_of(data.tokens.dpop_key.as_ref())?;
     let json = provider
-        .userinfo(&app.http, &data.tokens.access_token, &data.identity.sub)
+        .userinfo(
+            &app.http,
+            &data.tokens.access_token,
+            &data.identity.sub,
+            dpop.as_ref(),
+        )
         .await?;
     Ok(Json(json).into_response())
 }

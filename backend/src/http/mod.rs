@@ -9,6 +9,7 @@
 pub(crate) mod error;
 pub(crate) mod extract;
 pub(crate) mod handlers;
+pub(crate) mod jwks;
 pub(crate) mod middleware;
 pub(crate) mod server;
 pub(crate) mod static_files;
@@ -73,6 +74,7 @@ fn bff_routes() -> Router<App> {
             "/bff/backchannel-logout",
             post(handlers::backchannel_logout),
         )
+        .route("/bff/jwks", get(jwks::jwks))
         .route("/bff/api/{name}", any(handlers::api))
         .route("/bff/api/{name}/{*rest}", any(handlers::api))
         .route("/bff/{*rest}", any(|| async { ApiError::NotFound }))

@@ -59,7 +59,10 @@ pub(crate) async fn start(
         Some(r) => return_to::validate(r).map_err(Error::InvalidReturnTo)?,
     };
     let provider = app.providers.get(provider).ok_or(Error::UnknownProvider)?;
-    let request = provider.authorization_request(&app.http).await?;
+    let dpop = provider.new_login_key();
+    let request = provider
+        .authorization_request(&app.http, dpop.as_ref())
+        .await?;
     let login = PendingLogin {
         state: request.state,
         verifier: request.verifier,
@@ -68,6 +71,7 @@ pub(crate) async fn start(
         issuer: request.issuer,
         return_to,
         created_at: now_secs(),
+        dpop_key: dpop.map(|k| k.stored().clone()),
     };
     // The cookie outlives the login by an hour, so that a late callback is
     // told `login_expired` rather than `invalid_state`.
@@ -151,10 +155,12 @@ async fn checked(
         .code
         .filter(|c| !c.is_empty())
         .ok_or_else(|| Error::InvalidRequest("code is missing".into()))?;
+    let dpop = crate::tokens::binding::key_of(login.dpop_key.as_ref())?;
     let pending = Pending {
         verifier: &login.verifier,
         nonce: login.nonce.as_deref(),
         issuer: login.issuer.as_deref(),
+        dpop: dpop.as_ref(),
     };
     let callback = Callback {
         code,
@@ -175,6 +181,7 @@ async fn checked(
             access_token: logged_in.tokens.access_token,
             refresh_token: logged_in.tokens.refresh_token,
             id_token: logged_in.tokens.id_token,
+            dpop_key: login.dpop_key,
         },
         created_at: now,
         last_seen: now,

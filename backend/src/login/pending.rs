@@ -50,6 +50,14 @@ pub struct PendingLogin {
     pub return_to: String,
     /// When it was started (seconds since the epoch).
     pub created_at: u64,
+    /// The DPoP key whose thumbprint went out as `dpop_jkt`, if the
+    /// provider binds tokens.
+    #[serde(
+        with = "crate::secret::stored::option",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub dpop_key: Option<crate::secret::Secret>,
 }
 
 impl std::fmt::Debug for PendingLogin {
@@ -154,6 +162,7 @@ mod tests {
             issuer: None,
             return_to: "/".into(),
             created_at,
+            dpop_key: None,
         }
     }
 

@@ -1,5 +1,7 @@
 //! The API proxy: `/bff/api/{name}/{*path}` forwards to the upstream
-//! configured as `[[apis]] name`, with `Authorization: Bearer <token>`.
+//! configured as `[[apis]] name`, with `Authorization: Bearer <token>`, or
+//! for DPoP-bound tokens `Authorization: DPoP <token>` and a proof
+//! ([`dpop`]).
 //!
 //! Threat model: the browser chooses only the path below the configured base
 //! URL, never the host ([`path`]); headers cross only by allow-list, both
@@ -9,12 +11,14 @@
 //! are not followed. Bodies stream both ways, bounded by the API's
 //! `max_body` and timeout.
 
+pub(crate) mod dpop;
 pub mod headers;
 pub mod path;
 
 use crate::app::App;
 use crate::config::{ApiSettings, ApiToken};
 use crate::error::Error;
+use crate::provider::dpop::DpopKey;
 use crate::secret::Secret;
 use crate::session::Session;
 use crate::tokens;
@@ -50,38 +54,44 @@ pub(crate) async fn forward(
     {
         return Err(Error::PayloadTooLarge);
     }
-    let auth = bearer(&token_for(app, api, session).await?)?;
+    let (token, key) = token_for(app, api, session).await?;
     let (parts, body) = req.into_parts();
     let fwd = headers::Forwarded {
         public_url: &app.config.public_url,
         peer,
     };
     let mut out = headers::to_upstream(&parts.headers, &api.forward_headers, &fwd);
-    out.insert(header::AUTHORIZATION, auth);
-    let limited = http_body_util::Limited::new(body, api.max_body);
-    let stream = http_body_util::BodyDataStream::new(limited);
-    let mut request = app
-        .http
-        .reqwest()
-        .request(parts.method.clone(), called.clone())
-        .headers(out)
-        .body(reqwest::Body::wrap_stream(stream));
-    if let Some(t) = api.timeout {
-        request = request.timeout(t);
-    }
     let started = Instant::now();
-    let upstream = request.send().await.map_err(|e| {
-        tracing::warn!(api = %name, elapsed_ms = started.elapsed().as_millis() as u64, "upstream call failed");
-        if caused_by::<tower_http::timeout::TimeoutError>(&e) {
-            Error::RequestBodyTimeout
-        } else if e.is_timeout() {
-            Error::UpstreamTimeout
-        } else if caused_by::<http_body_util::LengthLimitError>(&e) {
-            Error::PayloadTooLarge
-        } else {
-            Error::Upstream(e.without_url().to_string())
+    let upstream = match key {
+        Some(key) => {
+            let call = dpop::Call {
+                api,
+                key: &key,
+                token: &token,
+                method: &parts.method,
+                url: &called,
+            };
+            dpop::send(app, call, out, body, started).await?
         }
-    })?;
+        None => {
+            out.insert(header::AUTHORIZATION, bearer(&token)?);
+            let limited = http_body_util::Limited::new(body, api.max_body);
+            let stream = http_body_util::BodyDataStream::new(limited);
+            let mut request = app
+                .http
+                .reqwest()
+                .request(parts.method.clone(), called.clone())
+                .headers(out)
+                .body(reqwest::Body::wrap_stream(stream));
+            if let Some(t) = api.timeout {
+                request = request.timeout(t);
+            }
+            request
+                .send()
+                .await
+                .map_err(|e| send_error(name, started, e))?
+        }
+    };
     let status = upstream.status();
     tracing::debug!(api = %name, status = status.as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "proxied");
     let back = headers::to_browser(upstream.headers(), &called, &api.url, name)
@@ -94,6 +104,21 @@ pub(crate) async fn forward(
     response
         .body(body)
         .map_err(|e| Error::Internal(e.to_string()))
+}
+
+/// Why a call to the upstream failed, from reqwest's error (which may
+/// carry the browser's body stream's own error).
+pub(crate) fn send_error(name: &str, started: Instant, e: reqwest::Error) -> Error {
+    tracing::warn!(api = %name, elapsed_ms = started.elapsed().as_millis() as u64, "upstream call failed");
+    if caused_by::<tower_http::timeout::TimeoutError>(&e) {
+        Error::RequestBodyTimeout
+    } else if e.is_timeout() {
+        Error::UpstreamTimeout
+    } else if caused_by::<http_body_util::LengthLimitError>(&e) {
+        Error::PayloadTooLarge
+    } else {
+        Error::Upstream(e.without_url().to_string())
+    }
 }
 
 /// Whether `e` or one of its sources is an `E`.
@@ -119,25 +144,32 @@ fn bearer(token: &Secret) -> Result<HeaderValue, Error> {
     Ok(value)
 }
 
-/// The token for a call to `api`: the user's (refreshed first when due)
-/// only if the session is of the API's provider; the BFF's own
-/// client-credentials token for `client`, and for `user_or_client` when
-/// nobody is signed in.
+/// The token for a call to `api`, and the key it is bound to (DPoP), if
+/// any: the user's (refreshed first when due) only if the session is of the
+/// API's provider; the BFF's own client-credentials token for `client`, and
+/// for `user_or_client` when nobody is signed in.
 async fn token_for(
     app: &App,
     api: &ApiSettings,
     session: Option<Session>,
-) -> Result<Secret, Error> {
+) -> Result<(Secret, Option<DpopKey>), Error> {
     let user = |session: Session| async move {
         if session.data.provider != api.provider {
             return Err(Error::SessionProviderMismatch);
         }
         let session = tokens::refresh::ensure_fresh(app, session).await?;
-        Ok(session.data.tokens.access_token.clone())
+        let tokens = &session.data.tokens;
+        let key = tokens::binding::key_of(tokens.dpop_key.as_ref())?;
+        Ok((tokens.access_token.clone(), key))
     };
     match (api.token, session) {
         (ApiToken::Client, _) | (ApiToken::UserOrClient, None) => {
-            tokens::client::token(app, api).await
+            let token = tokens::client::token(app, api).await?;
+            let key = app
+                .providers
+                .get(Some(&api.provider))
+                .and_then(|p| p.client_dpop_key().cloned());
+            Ok((token, key))
         }
         (ApiToken::User | ApiToken::UserOrClient, Some(session)) => user(session).await,
         (ApiToken::User, None) => Err(Error::Unauthenticated),

@@ -30,6 +30,13 @@ pub struct Tokens {
     /// The raw ID token, kept for `id_token_hint` at logout.
     #[serde(with = "stored::option", default)]
     pub id_token: Option<Secret>,
+    /// The private key the tokens are bound to (DPoP), if they are.
+    #[serde(
+        with = "stored::option",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub dpop_key: Option<Secret>,
 }
 
 /// One signed-in session.
