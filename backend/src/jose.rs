@@ -130,7 +130,7 @@ struct PrivateJwk {
 /// The key material before its JWK is made.
 enum Material {
     Ec(p256::SecretKey),
-    Rsa(rsa::RsaPrivateKey),
+    Rsa(Box<rsa::RsaPrivateKey>),
 }
 
 impl PrivateKey {
@@ -193,21 +193,21 @@ impl PrivateKey {
         let material = match label {
             "PRIVATE KEY" => match p256::SecretKey::from_pkcs8_pem(block) {
                 Ok(k) => Material::Ec(k),
-                Err(_) => Material::Rsa(
+                Err(_) => Material::Rsa(Box::new(
                     <rsa::RsaPrivateKey as rsa::pkcs8::DecodePrivateKey>::from_pkcs8_pem(block)
                         .map_err(|_| {
                             "a PKCS#8 key that is neither P-256 nor RSA, or malformed".to_owned()
                         })?,
-                ),
+                )),
             },
             "EC PRIVATE KEY" => Material::Ec(
                 p256::SecretKey::from_sec1_pem(block)
                     .map_err(|_| "an EC key that is not a valid P-256 key".to_owned())?,
             ),
-            "RSA PRIVATE KEY" => Material::Rsa(
+            "RSA PRIVATE KEY" => Material::Rsa(Box::new(
                 rsa::RsaPrivateKey::from_pkcs1_pem(block)
                     .map_err(|_| "a malformed PKCS#1 RSA key".to_owned())?,
-            ),
+            )),
             "ENCRYPTED PRIVATE KEY" => {
                 return Err(
                     "an encrypted key: give the key unencrypted (from a secret file)".into(),
@@ -298,7 +298,7 @@ impl PrivateKey {
                 if !alg.is_rsa() {
                     return Err("an RSA key signs with RS256 or PS256".into());
                 }
-                (Material::Rsa(key), alg)
+                (Material::Rsa(Box::new(key)), alg)
             }
             other => return Err(format!("`kty` {other} is not EC or RSA")),
         };

@@ -558,3 +558,59 @@ fn discovery_error(provider: &str, e: DiscoveryError<HttpError>) -> ProtocolErro
         other => ProtocolError::Provider(format!("discovery of `{provider}`: {other}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metadata(extra: serde_json::Value) -> Metadata {
+        let mut doc = serde_json::json!({
+            "issuer": "https://idp.example",
+            "authorization_endpoint": "https://idp.example/auth",
+            "token_endpoint": "https://idp.example/token",
+            "jwks_uri": "https://idp.example/jwks",
+            "response_types_supported": ["code"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            doc[k] = v.clone();
+        }
+        serde_json::from_value(doc).unwrap()
+    }
+
+    #[test]
+    fn fapi2_needs_par_iss_s256_private_key_jwt_and_dpop_advertised() {
+        let fapi2 = ClientSetup {
+            fapi2: true,
+            dpop: true,
+            ..ClientSetup::default()
+        };
+        let bare = fapi2.missing(&metadata(serde_json::json!({})));
+        assert_eq!(bare.len(), 5, "{bare:?}");
+        let full = metadata(serde_json::json!({
+            "pushed_authorization_request_endpoint": "https://idp.example/par",
+            "authorization_response_iss_parameter_supported": true,
+            "code_challenge_methods_supported": ["S256"],
+            "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+            "dpop_signing_alg_values_supported": ["ES256"],
+        }));
+        assert!(fapi2.missing(&full).is_empty());
+        let dpop_only = ClientSetup {
+            dpop: true,
+            ..ClientSetup::default()
+        };
+        let missing = dpop_only.missing(&metadata(serde_json::json!({
+            "dpop_signing_alg_values_supported": ["EdDSA"],
+        })));
+        assert_eq!(
+            missing,
+            ["dpop_signing_alg_values_supported with ES256 (DPoP)"]
+        );
+        assert!(
+            ClientSetup::default()
+                .missing(&metadata(serde_json::json!({})))
+                .is_empty()
+        );
+    }
+}
