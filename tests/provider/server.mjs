@@ -45,8 +45,13 @@ function loadConfig() {
     }
   }
   const positive = (value, fallback) => (Number.isFinite(value) && value > 0 ? Math.floor(value) : fallback);
+  // `extra_clients`: more registrations as oidc-provider client metadata;
+  // with them, an empty `clients` means no default client.
+  const extraClients = Array.isArray(parsed.extra_clients) ? parsed.extra_clients : [];
+  const listed = Array.isArray(parsed.clients) && parsed.clients.length > 0 ? parsed.clients : [];
+  const fallback = listed.length === 0 && extraClients.length === 0 ? [DEFAULT_CLIENT] : [];
   return {
-    clients: Array.isArray(parsed.clients) && parsed.clients.length > 0 ? parsed.clients : [DEFAULT_CLIENT],
+    clients: [...listed, ...fallback, ...extraClients],
     accessTokenTtl: positive(parsed.access_token_ttl, 3600),
     idTokenTtl: positive(parsed.id_token_ttl, 3600),
     refreshTokenTtl: positive(parsed.refresh_token_ttl, 86400),
@@ -54,6 +59,12 @@ function loadConfig() {
     // Rotate every refresh token on use (the old one is consumed; reusing it
     // revokes the whole grant). Unset: oidc-provider's default policy.
     rotateRefreshTokens: parsed.rotate_refresh_tokens === true,
+    // oidc-provider's FAPI 2.0 Security Profile mode (features.fapi).
+    fapi2: parsed.fapi2 === true,
+    // DPoP proofs must carry a server nonce (features.dPoP.requireNonce).
+    dpopNonce: parsed.dpop_nonce === true,
+    // No pushed authorization requests at all (discovery then has no PAR endpoint).
+    disablePar: parsed.disable_par === true,
     tls: loadTls(parsed.tls),
   };
 }
@@ -77,17 +88,28 @@ const config = loadConfig();
 
 const SCOPE = 'openid profile email offline_access api';
 
+// Client metadata passed on as given (private_key_jwt, DPoP, PAR clients).
+const PASSED_METADATA = [
+  'jwks_uri',
+  'dpop_bound_access_tokens',
+  'require_pushed_authorization_requests',
+  'token_endpoint_auth_signing_alg',
+];
+
 function clientMetadata(client) {
   const metadata = {
     client_id: client.client_id,
-    client_secret: client.client_secret,
     redirect_uris: client.redirect_uris ?? [],
     post_logout_redirect_uris: client.post_logout_redirect_uris ?? [],
     token_endpoint_auth_method: client.token_endpoint_auth_method ?? 'client_secret_basic',
-    grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
-    response_types: ['code'],
+    grant_types: client.grant_types ?? ['authorization_code', 'refresh_token', 'client_credentials'],
+    response_types: client.response_types ?? ['code'],
     scope: SCOPE,
   };
+  if (client.client_secret !== undefined) metadata.client_secret = client.client_secret;
+  for (const key of PASSED_METADATA) {
+    if (client[key] !== undefined) metadata[key] = client[key];
+  }
   if (client.backchannel_logout_uri) {
     metadata.backchannel_logout_uri = client.backchannel_logout_uri;
     metadata.backchannel_logout_session_required = true;
@@ -492,9 +514,14 @@ ${form}
       backchannelLogout: { enabled: true },
       clientCredentials: { enabled: true },
       pushedAuthorizationRequests: {
-        enabled: true,
+        enabled: !config.disablePar,
         requirePushedAuthorizationRequests: config.requirePar,
       },
+      dPoP: {
+        enabled: true,
+        ...(config.dpopNonce ? { nonceSecret: crypto.randomBytes(32), requireNonce: () => true } : {}),
+      },
+      ...(config.fapi2 ? { fapi: { enabled: true, profile: '2.0' } } : {}),
     },
     async renderError(ctx, out) {
       ctx.type = 'html';
@@ -651,9 +678,25 @@ function delayMs(value) {
 }
 
 // TEST-ONLY endpoints, no authentication: GET /test/stats, POST /test/revoke?sub=<sub>,
-// POST /test/sign {claims, header?, foreign?}, POST /test/delay {token_ms, token_after_ms?}.
+// POST /test/sign {claims, header?, foreign?}, POST /test/delay {token_ms, token_after_ms?},
+// POST /test/expire-client-keys?client_id=<id>.
 function handleTestEndpoint(req, res, url) {
-  if (url.pathname === '/test/stats' && req.method === 'GET') {
+  if (url.pathname === '/test/expire-client-keys' && req.method === 'POST') {
+    // What the passing of the client's JWKS cache time (at least 60 s in
+    // oidc-provider) would do: the next assertion that no cached key
+    // verifies fetches the client's jwks_uri again.
+    provider.Client.find(url.searchParams.get('client_id') ?? '').then(
+      (client) => {
+        if (!client) {
+          sendJson(res, 404, { error: 'no such client' });
+          return;
+        }
+        client.asymmetricKeyStore.freshUntil = 0;
+        sendJson(res, 200, { client_id: client.clientId });
+      },
+      (err) => sendJson(res, 500, { error: String(err?.message ?? err) }),
+    );
+  } else if (url.pathname === '/test/stats' && req.method === 'GET') {
     sendJson(res, 200, stats);
   } else if (url.pathname === '/test/delay' && req.method === 'POST') {
     readJson(req).then(

@@ -3,7 +3,9 @@
 
 pub mod bff;
 pub mod browser;
+pub mod dpop_api;
 pub mod fake_github;
+pub mod fapi;
 pub mod lying_provider;
 pub mod presets;
 pub mod provider;
