@@ -257,3 +257,85 @@ async fn a_bearer_answer_to_a_dpop_token_request_is_refused() {
     );
     assert!(spa.get("/bff/user").await.status() == 401, "no session");
 }
+
+#[tokio::test]
+async fn every_instance_on_the_store_uses_the_tokens_another_bound() {
+    let redis = keyway_tests::redis::RedisServer::start()
+        .await
+        .expect("redis-server starts");
+    let (a, b) = (reserve().await, reserve().await);
+    let public = a.origin.clone();
+    let how = Registration {
+        auth: "client_secret_basic",
+        dpop: true,
+        par: false,
+    };
+    let provider = TestProvider::start(ProviderConfig {
+        clients: Vec::new(),
+        extra_clients: vec![fapi::client(&public, how), fapi::introspector()],
+        ..ProviderConfig::default()
+    })
+    .await
+    .expect("provider starts");
+    let introspection = provider.endpoint("introspection_endpoint").unwrap();
+    let api = DpopApi::start(
+        &introspection,
+        (INTROSPECTOR_ID, INTROSPECTOR_SECRET),
+        NonceMode::Never,
+    )
+    .await;
+    let toml = format!("[[apis]]\nname = \"orders\"\nurl = \"{}/v1\"\n", api.base);
+    let mut env = env_for(&public, &provider.issuer);
+    env.insert("KEYWAY_DPOP".into(), "true".into());
+    env.insert("KEYWAY_SESSION_STORE".into(), redis.url());
+    env.insert(
+        "KEYWAY_SESSION_KEY".into(),
+        keyway_tests::bff::TEST_SESSION_KEY.into(),
+    );
+    let bff_a = TestBff::start_with_file(a, &toml, &env)
+        .await
+        .expect("A starts");
+    let bff_b = TestBff::start_with_file(b, &toml, &env)
+        .await
+        .expect("B starts");
+
+    // The login starts on A (the key is made there) and completes on B.
+    let spa = SpaClient::new(&bff_a);
+    let url = spa.start_login(None).await;
+    let jkt = dpop_jkt(&url);
+    let cb = spa
+        .authorize(
+            &provider,
+            &url,
+            "alice",
+            "wonderland",
+            keyway_tests::provider::Consent::Allow,
+        )
+        .await;
+    let r = spa
+        .http
+        .post(bff_b.url("/bff/callback"))
+        .header("x-csrf", "1")
+        .json(&cb)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json_of(r).await;
+    assert_eq!(status, 200, "{body}");
+    for bff in [&bff_a, &bff_b, &bff_a] {
+        let r = spa
+            .http
+            .get(bff.url("/bff/api/orders/x"))
+            .header("x-csrf", "1")
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = json_of(r).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let seen = api.seen();
+    assert_eq!(seen.len(), 3);
+    for s in &seen {
+        assert_eq!(s.outcome, Ok(jkt.clone()), "{s:?}");
+    }
+}
