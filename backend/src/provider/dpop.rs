@@ -239,6 +239,34 @@ mod tests {
         );
     }
 
+    /// What DPoP costs per login and per call (run with `cargo test
+    /// --release -p keyway-backend --lib -- --ignored dpop_costs
+    /// --nocapture`; figures in docs/providers.md).
+    #[test]
+    #[ignore = "a measurement, not a check"]
+    fn dpop_costs() {
+        let url = Url::parse("https://api.example/v1/x").unwrap();
+        let n = 2000;
+        let time = |what: &str, f: &mut dyn FnMut()| {
+            let start = std::time::Instant::now();
+            for _ in 0..n {
+                f();
+            }
+            println!(
+                "{what}: {:.1} µs",
+                start.elapsed().as_secs_f64() * 1e6 / n as f64
+            );
+        };
+        let key = DpopKey::generate();
+        time("a new key (login start)", &mut || drop(DpopKey::generate()));
+        time("the key from the session (each call)", &mut || {
+            drop(DpopKey::from_stored(key.stored()).unwrap())
+        });
+        time("a proof (each call)", &mut || {
+            drop(key.proof("GET", &url, Some("token"), Some("n")).unwrap())
+        });
+    }
+
     #[test]
     fn only_a_dpop_nonce_challenge_is_one() {
         let mut h = HeaderMap::new();
