@@ -60,7 +60,7 @@ pub use config::{
     OAuth2Settings, OidcSettings, PRESET_NAMES, Protocol, ProviderSettings, ServerLimits,
     SessionKey, SessionSettings, StoreSetting,
 };
-pub use error::Error;
+pub use error::{Error, StepUp};
 pub use secret::Secret;
 pub use session::store::{ChangeSink, Payload, Record, Store, StoreError, Update, Watch};
 pub use telemetry::init as init_logging;

@@ -79,11 +79,18 @@ pub(crate) async fn login_start(
     headers: HeaderMap,
     JsonBody(body): JsonBody<LoginRequest>,
 ) -> Result<Response, ApiError> {
+    let options = login::options::RequestedOptions {
+        prompt: body.prompt.as_deref(),
+        max_age: body.max_age,
+        acr_values: body.acr_values.as_deref(),
+        login_hint: body.login_hint.as_deref(),
+    };
     let started = login::start(
         &app,
         &headers,
         body.provider.as_deref(),
         body.return_to.as_deref(),
+        &options,
     )
     .await?;
     let body = Json(LoginResponse {
@@ -97,16 +104,27 @@ pub(crate) async fn login_start(
 pub(crate) struct LoginQuery {
     provider: Option<String>,
     return_to: Option<String>,
+    prompt: Option<String>,
+    max_age: Option<i64>,
+    acr_values: Option<String>,
+    login_hint: Option<String>,
 }
 
-/// `GET /bff/login?provider=&return_to=`: `302` to the provider (links without JS).
+/// `GET /bff/login?provider=&return_to=&prompt=&max_age=&acr_values=&login_hint=`:
+/// `302` to the provider (links without JS).
 pub(crate) async fn login_redirect(
     State(app): State<App>,
     headers: HeaderMap,
     QueryParams(q): QueryParams<LoginQuery>,
 ) -> Result<Response, ApiError> {
     let provider = q.provider.as_deref().filter(|p| !p.is_empty());
-    let started = login::start(&app, &headers, provider, q.return_to.as_deref()).await?;
+    let options = login::options::RequestedOptions {
+        prompt: q.prompt.as_deref(),
+        max_age: q.max_age,
+        acr_values: q.acr_values.as_deref(),
+        login_hint: q.login_hint.as_deref(),
+    };
+    let started = login::start(&app, &headers, provider, q.return_to.as_deref(), &options).await?;
     let location = HeaderValue::try_from(started.authorization_url)
         .map_err(|_| Error::Internal("authorization URL is not a header value".into()))?;
     let response = (StatusCode::FOUND, [(header::LOCATION, location)]).into_response();
