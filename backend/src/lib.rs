@@ -44,6 +44,7 @@ mod error;
 mod http;
 mod login;
 mod metrics;
+mod own_sessions;
 mod provider;
 mod proxy;
 mod secret;

@@ -41,6 +41,11 @@ pub(crate) const BACKCHANNEL_LOGOUTS: &str = "keyway_backchannel_logouts_total";
 pub(crate) const PROXY_REQUESTS: &str = "keyway_proxy_requests_total";
 /// `keyway_proxy_request_duration_seconds{api}` (histogram).
 pub(crate) const PROXY_DURATION: &str = "keyway_proxy_request_duration_seconds";
+/// `keyway_step_ups_total{api,source}`: `401 step_up_required` answers.
+pub(crate) const STEP_UPS: &str = "keyway_step_ups_total";
+/// `keyway_user_sessions_ended_total{how}`: sessions a user ended from
+/// `/bff/sessions` (`one`, `others`).
+pub(crate) const USER_SESSIONS_ENDED: &str = "keyway_user_sessions_ended_total";
 /// `keyway_sessions_active` (only where the store can count).
 pub(crate) const SESSIONS_ACTIVE: &str = "keyway_sessions_active";
 
@@ -279,6 +284,20 @@ impl Metrics {
             .increment(1);
     }
 
+    /// An API call was refused with `401 step_up_required`; `source` is
+    /// `policy` (the API's `require_acr`/`max_auth_age`) or `upstream` (its
+    /// RFC 9470 challenge).
+    pub(crate) fn step_up(&self, api: &str, source: &'static str) {
+        self.counter(STEP_UPS, &[("api", api), ("source", source)])
+            .increment(1);
+    }
+
+    /// A user ended `count` of their sessions; `how` is `one` or `others`.
+    pub(crate) fn user_sessions_ended(&self, how: &'static str, count: u64) {
+        self.counter(USER_SESSIONS_ENDED, &[("how", how)])
+            .increment(count);
+    }
+
     /// A back-channel logout request was handled.
     pub(crate) fn backchannel(&self, outcome: BackchannelOutcome) {
         let i = match outcome {
@@ -331,7 +350,7 @@ impl Metrics {
 
 /// The `# HELP` lines.
 fn describe(r: &PrometheusRecorder) {
-    let help: [(&'static str, Option<Unit>, &'static str); 7] = [
+    let help: [(&'static str, Option<Unit>, &'static str); 9] = [
         (
             LOGINS,
             None,
@@ -366,6 +385,16 @@ fn describe(r: &PrometheusRecorder) {
             SESSIONS_ACTIVE,
             None,
             "Signed-in sessions held by the store (memory store only).",
+        ),
+        (
+            STEP_UPS,
+            None,
+            "API calls answered 401 step_up_required, by API and source (policy, upstream).",
+        ),
+        (
+            USER_SESSIONS_ENDED,
+            None,
+            "Sessions users ended from /bff/sessions, by how (one, others).",
         ),
     ];
     for (name, unit, text) in help {

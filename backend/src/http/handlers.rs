@@ -7,12 +7,15 @@ use crate::app::App;
 use crate::error::Error;
 use crate::metrics::BackchannelOutcome;
 use crate::provider::error::ProtocolError;
-use crate::{backchannel, login, proxy, tokens};
+use crate::{backchannel, login, own_sessions, proxy, tokens};
 use axum::Json;
 use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use keyway_shared::{CallbackRequest, LoginRequest, LoginResponse, LogoutResponse, ProviderInfo};
+use keyway_shared::{
+    CallbackRequest, LoginRequest, LoginResponse, LogoutResponse, ProviderInfo, SessionInfo,
+    SessionsEnded,
+};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -204,6 +207,40 @@ pub(crate) async fn logout(
         Json(LogoutResponse { end_session_url }),
     )
         .into_response())
+}
+
+/// `GET /bff/sessions`: the signed-in user's sessions on every instance.
+pub(crate) async fn sessions(
+    State(app): State<App>,
+    CurrentSession(session): CurrentSession,
+) -> Result<Json<Vec<SessionInfo>>, ApiError> {
+    Ok(Json(own_sessions::list(&app, &session).await?))
+}
+
+/// `DELETE /bff/sessions/{handle}`: ends one of the user's sessions (the
+/// current one too, whose cookie is then cleared).
+pub(crate) async fn end_session(
+    State(app): State<App>,
+    CurrentSession(session): CurrentSession,
+    Path(handle): Path<String>,
+) -> Result<Response, ApiError> {
+    let was_current = own_sessions::end(&app, &session, &handle).await?;
+    let mut response = Json(SessionsEnded { ended: 1 }).into_response();
+    if was_current {
+        response
+            .headers_mut()
+            .append(header::SET_COOKIE, app.cookies.clear_session());
+    }
+    Ok(response)
+}
+
+/// `POST /bff/sessions/end-others`: ends every other session of the user.
+pub(crate) async fn end_other_sessions(
+    State(app): State<App>,
+    CurrentSession(session): CurrentSession,
+) -> Result<Json<SessionsEnded>, ApiError> {
+    let ended = own_sessions::end_others(&app, &session).await?;
+    Ok(Json(SessionsEnded { ended }))
 }
 
 /// `POST /bff/backchannel-logout` (form `logout_token=<JWT>`).
