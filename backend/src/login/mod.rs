@@ -193,9 +193,29 @@ async fn checked(
         provider.settings().acr_advisory,
         now,
     )?;
-    let data = SessionData {
+    let data = session_data(headers, provider.id(), logged_in, now);
+    let user = data.user(&app.config.session);
+    start_session(app, headers, data, set_cookies).await?;
+    tracing::info!(provider = %provider.id(), kind = login.kind.label(), "login completed");
+    Ok(CallbackResponse {
+        user,
+        return_to: login.return_to,
+    })
+}
+
+/// The new session of a completed login at time `now`.
+fn session_data(
+    headers: &HeaderMap,
+    provider: &str,
+    logged_in: crate::provider::LoggedIn,
+    now: u64,
+) -> SessionData {
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
+    SessionData {
         identity: logged_in.identity,
-        provider: provider.id().to_owned(),
+        provider: provider.to_owned(),
         sid: logged_in.sid,
         nonce: logged_in.nonce,
         tokens: Tokens {
@@ -210,20 +230,9 @@ async fn checked(
         auth: AuthInfo {
             acr: logged_in.level.acr,
             auth_time: logged_in.level.auth_time,
-            user_agent: device::summary(
-                headers
-                    .get(header::USER_AGENT)
-                    .and_then(|v| v.to_str().ok()),
-            ),
+            user_agent: device::summary(user_agent),
         },
-    };
-    let user = data.user(&app.config.session);
-    start_session(app, headers, data, set_cookies).await?;
-    tracing::info!(provider = %provider.id(), kind = login.kind.label(), "login completed");
-    Ok(CallbackResponse {
-        user,
-        return_to: login.return_to,
-    })
+    }
 }
 
 /// The pending login of `state`, used once: its cookie is removed, and the
