@@ -44,6 +44,7 @@ mod error;
 mod http;
 mod login;
 mod metrics;
+mod own_sessions;
 mod provider;
 mod proxy;
 mod secret;
@@ -60,7 +61,7 @@ pub use config::{
     OAuth2Settings, OidcSettings, PRESET_NAMES, Protocol, ProviderSettings, ServerLimits,
     SessionKey, SessionSettings, StoreSetting,
 };
-pub use error::Error;
+pub use error::{Error, StepUp};
 pub use secret::Secret;
 pub use session::store::{ChangeSink, Payload, Record, Store, StoreError, Update, Watch};
 pub use telemetry::init as init_logging;

@@ -115,6 +115,10 @@ pub struct ProviderSettings {
     pub par: bool,
     /// The protocol and its issuer or endpoints.
     pub protocol: Protocol,
+    /// Whether the ID token's `acr` is only advice: a login whose `acr` is
+    /// not among the `acr_values` asked for is kept (and logged) instead of
+    /// refused.
+    pub acr_advisory: bool,
 }
 
 impl ProviderSettings {
@@ -236,6 +240,7 @@ fn read_one(
         auth_params,
         par: raw.par.unwrap_or(false),
         protocol,
+        acr_advisory: raw.acr_advisory.unwrap_or(false),
     })
 }
 

@@ -56,6 +56,10 @@ pub struct ExtraMetadata {
     /// RFC 9126: the provider accepts only pushed requests.
     #[serde(default)]
     pub require_pushed_authorization_requests: Option<bool>,
+    /// The `prompt` values it takes ("Initiating User Registration via
+    /// OpenID Connect 1.0"), when it lists them.
+    #[serde(default)]
+    pub prompt_values_supported: Option<Vec<String>>,
 }
 
 impl AdditionalProviderMetadata for ExtraMetadata {}

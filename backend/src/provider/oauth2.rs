@@ -110,6 +110,7 @@ impl OAuth2 {
             identity,
             sid: None,
             nonce: None,
+            level: Default::default(),
         })
     }
 

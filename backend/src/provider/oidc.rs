@@ -8,15 +8,18 @@ use super::claims::{Identity, VerifiedClaims};
 use super::discovery::{Discovered, Discovery};
 use super::error::{ProtocolError, RefreshError, refresh_error, token_error};
 use super::http::HttpClient;
+use super::login_params::{AuthLevel, AuthParams, LoginSupport};
 use super::revocation::{self, TokenKind};
 use super::verify::{self, Expect, Refusal, SignedToken};
 use super::{AuthRequest, Callback, LoggedIn, LoginFacts, Pending, TokenSet};
 use crate::config::{OidcSettings, ProviderSettings};
 use crate::secret::Secret;
-use openidconnect::core::CoreAuthenticationFlow;
+use keyway_shared::Prompt;
+use openidconnect::core::{CoreAuthPrompt, CoreAuthenticationFlow};
 use openidconnect::{
-    AuthorizationCode, ClientId, CsrfToken, EndSessionUrl, LogoutRequest, Nonce, PkceCodeChallenge,
-    PkceCodeVerifier, PostLogoutRedirectUrl, RefreshToken, Scope, TokenResponse as _,
+    AuthenticationContextClass, AuthorizationCode, ClientId, CsrfToken, EndSessionUrl, LoginHint,
+    LogoutRequest, Nonce, PkceCodeChallenge, PkceCodeVerifier, PostLogoutRedirectUrl, RefreshToken,
+    Scope, TokenResponse as _,
 };
 use std::str::FromStr;
 use std::sync::Arc;
@@ -52,6 +55,7 @@ impl Oidc {
     pub(super) async fn authorization_request(
         &self,
         http: &HttpClient,
+        params: &AuthParams,
     ) -> Result<AuthRequest, ProtocolError> {
         let disc = self.discovery.get(http).await?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
@@ -65,7 +69,27 @@ impl Oidc {
             .set_pkce_challenge(challenge)
             .add_scopes(super::scopes_of(&self.settings).map(Scope::new));
         for (k, v) in &self.settings.auth_params {
-            request = request.add_extra_param(k.clone(), v.clone());
+            if !params.overrides(k) {
+                request = request.add_extra_param(k.clone(), v.clone());
+            }
+        }
+        if let Some(prompt) = params.prompt {
+            request = request.add_prompt(match prompt {
+                Prompt::None => CoreAuthPrompt::None,
+                Prompt::Login => CoreAuthPrompt::Login,
+                Prompt::Consent => CoreAuthPrompt::Consent,
+                Prompt::SelectAccount => CoreAuthPrompt::SelectAccount,
+                Prompt::Create => CoreAuthPrompt::Extension(prompt.as_str().to_owned()),
+            });
+        }
+        if let Some(max_age) = params.max_age {
+            request = request.set_max_age(max_age);
+        }
+        for acr in &params.acr_values {
+            request = request.add_auth_context_value(AuthenticationContextClass::new(acr.clone()));
+        }
+        if let Some(hint) = &params.login_hint {
+            request = request.set_login_hint(LoginHint::new(hint.clone()));
         }
         let (url, state, nonce) = request.url();
         let url = self.maybe_push(http, &disc, url).await?;
@@ -75,6 +99,26 @@ impl Oidc {
             nonce: Some(nonce.secret().clone()),
             verifier: verifier.secret().clone(),
             issuer: Some(disc.issuer().to_owned()),
+        })
+    }
+
+    /// The login options this provider takes, from its discovery.
+    pub(super) async fn login_support(
+        &self,
+        http: &HttpClient,
+    ) -> Result<LoginSupport, ProtocolError> {
+        let disc = self.discovery.get(http).await?;
+        Ok(LoginSupport {
+            oidc: true,
+            prompts: disc
+                .metadata
+                .additional_metadata()
+                .prompt_values_supported
+                .clone(),
+            acr_values: disc
+                .metadata
+                .acr_values_supported()
+                .map(|list| list.iter().map(|a| a.as_str().to_owned()).collect()),
         })
     }
 
@@ -163,6 +207,12 @@ impl Oidc {
             identity: Identity::of_id_token(&claims),
             sid: claims.additional_claims().sid.clone(),
             nonce: pending.nonce.map(str::to_owned),
+            level: AuthLevel {
+                acr: claims.auth_context_ref().map(|a| a.as_str().to_owned()),
+                auth_time: claims
+                    .auth_time()
+                    .and_then(|t| u64::try_from(t.timestamp()).ok()),
+            },
         })
     }
 

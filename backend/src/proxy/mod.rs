@@ -11,12 +11,14 @@
 
 pub mod headers;
 pub mod path;
+pub(crate) mod step_up;
 
 use crate::app::App;
 use crate::config::{ApiSettings, ApiToken};
 use crate::error::Error;
 use crate::secret::Secret;
 use crate::session::Session;
+use crate::session::data::now_secs;
 use crate::tokens;
 use axum::body::Body;
 use axum::extract::Request;
@@ -50,7 +52,8 @@ pub(crate) async fn forward(
     {
         return Err(Error::PayloadTooLarge);
     }
-    let auth = bearer(&token_for(app, api, session).await?)?;
+    let (token, of_user) = token_for(app, api, session).await?;
+    let auth = bearer(&token)?;
     let (parts, body) = req.into_parts();
     let fwd = headers::Forwarded {
         public_url: &app.config.public_url,
@@ -84,6 +87,14 @@ pub(crate) async fn forward(
     })?;
     let status = upstream.status();
     tracing::debug!(api = %name, status = status.as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "proxied");
+    if of_user && status == reqwest::StatusCode::UNAUTHORIZED {
+        let challenges = upstream.headers().get_all(header::WWW_AUTHENTICATE);
+        if let Some(step) =
+            step_up::from_challenges(challenges.iter().filter_map(|v| v.to_str().ok()))
+        {
+            return Err(step_up_required(app, name, step));
+        }
+    }
     let back = headers::to_browser(upstream.headers(), &called, &api.url, name)
         .map_err(|_| Error::Upstream("the API redirected outside its own base URL".into()))?;
     let mut response = Response::builder().status(status);
@@ -119,25 +130,38 @@ fn bearer(token: &Secret) -> Result<HeaderValue, Error> {
     Ok(value)
 }
 
-/// The token for a call to `api`: the user's (refreshed first when due)
-/// only if the session is of the API's provider; the BFF's own
+/// A step-up refusal, logged and counted.
+fn step_up_required(app: &App, api: &str, step: crate::error::StepUp) -> Error {
+    tracing::info!(api = %api, source = step.source, acr_values = ?step.acr_values, max_age = ?step.max_age, "step-up required");
+    app.metrics.step_up(api, step.source);
+    Error::StepUpRequired(step)
+}
+
+/// The token for a call to `api`, and whether it is the user's: the
+/// user's (refreshed first when due) only if the session is of the API's
+/// provider and meets the API's authentication level (else `401
+/// step_up_required`, before anything is sent); the BFF's own
 /// client-credentials token for `client`, and for `user_or_client` when
 /// nobody is signed in.
 async fn token_for(
     app: &App,
     api: &ApiSettings,
     session: Option<Session>,
-) -> Result<Secret, Error> {
+) -> Result<(Secret, bool), Error> {
     let user = |session: Session| async move {
         if session.data.provider != api.provider {
             return Err(Error::SessionProviderMismatch);
         }
+        let skew = app.config.clock_skew.as_secs();
+        if let Some(step) = step_up::required(api, &session.data, now_secs(), skew) {
+            return Err(step_up_required(app, &api.name, step));
+        }
         let session = tokens::refresh::ensure_fresh(app, session).await?;
-        Ok(session.data.tokens.access_token.clone())
+        Ok((session.data.tokens.access_token.clone(), true))
     };
     match (api.token, session) {
         (ApiToken::Client, _) | (ApiToken::UserOrClient, None) => {
-            tokens::client::token(app, api).await
+            Ok((tokens::client::token(app, api).await?, false))
         }
         (ApiToken::User | ApiToken::UserOrClient, Some(session)) => user(session).await,
         (ApiToken::User, None) => Err(Error::Unauthenticated),
