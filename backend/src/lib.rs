@@ -45,6 +45,7 @@ mod http;
 mod jose;
 mod login;
 mod metrics;
+mod own_sessions;
 mod provider;
 mod proxy;
 mod secret;
@@ -62,7 +63,7 @@ pub use config::{
     SessionKey, SessionSettings, StoreSetting,
 };
 pub use config::{AssertionAudience, ClientAuthMethod, Profile};
-pub use error::Error;
+pub use error::{Error, StepUp};
 pub use jose::{PrivateKey, SigningAlg};
 pub use secret::Secret;
 pub use session::store::{ChangeSink, Payload, Record, Store, StoreError, Update, Watch};

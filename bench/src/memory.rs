@@ -43,6 +43,7 @@ fn data(id_token: &str) -> SessionData {
         },
         created_at: now,
         last_seen: now,
+        auth: Default::default(),
     }
 }
 

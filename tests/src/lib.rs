@@ -16,3 +16,4 @@ pub mod tls;
 pub mod trunk;
 pub mod upstream;
 pub mod wait;
+pub mod walk;

@@ -94,6 +94,7 @@ pub fn sample_session(sub: &str) -> SessionData {
         },
         created_at: now,
         last_seen: now,
+        auth: Default::default(),
     }
 }
 

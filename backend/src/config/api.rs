@@ -47,6 +47,14 @@ pub struct ApiSettings {
     /// Whether the token goes with a DPoP proof (`Authorization: DPoP`):
     /// the provider's `dpop`, whose tokens are bound to a key.
     pub dpop: bool,
+    /// Step-up: the authentication levels (`acr`) a session needs for this
+    /// API (any of them); empty: any level.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub require_acr: Vec<String>,
+    /// Step-up: the longest time since the user authenticated that this
+    /// API accepts.
+    #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    pub max_auth_age: Option<Duration>,
 }
 
 /// Request headers that are never forwarded to an API, whatever its
@@ -138,6 +146,7 @@ fn read_one(
         .timeout
         .as_deref()
         .map(|t| duration(errs, || key("timeout"), Some(t), Duration::from_secs(10)));
+    let (require_acr, max_auth_age) = step_up(errs, &key, raw, token);
     if errs.count() > before {
         return None;
     }
@@ -151,8 +160,44 @@ fn read_one(
         max_body: raw.max_body.unwrap_or(1024 * 1024),
         allow_http,
         forward_headers,
+        require_acr,
+        max_auth_age,
         dpop,
     })
+}
+
+/// `require_acr` and `max_auth_age`: levels that travel in RFC 9470
+/// challenges and `acr_values` (printable ASCII, no quotes), and only for
+/// APIs that take the user's token (a client token has no user to step up).
+fn step_up(
+    errs: &mut ConfigErrors,
+    key: &dyn Fn(&str) -> String,
+    raw: &RawApi,
+    token: ApiToken,
+) -> (Vec<String>, Option<Duration>) {
+    let require_acr = raw.require_acr.clone().unwrap_or_default();
+    if require_acr.iter().any(|a| {
+        a.is_empty()
+            || !a
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+    }) {
+        errs.push(
+            key("require_acr"),
+            "each level must be printable ASCII without spaces, quotes or backslashes",
+        );
+    }
+    let max_auth_age = raw
+        .max_auth_age
+        .as_deref()
+        .map(|t| duration(errs, || key("max_auth_age"), Some(t), Duration::ZERO));
+    if (!require_acr.is_empty() || max_auth_age.is_some()) && token != ApiToken::User {
+        errs.push(
+            key("require_acr"),
+            "require_acr and max_auth_age need token = \"user\": only a user can step up",
+        );
+    }
+    (require_acr, max_auth_age)
 }
 
 /// DPoP follows the provider: its tokens are bound (then every call needs a

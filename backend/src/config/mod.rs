@@ -82,6 +82,10 @@ pub struct Config {
     pub providers: Vec<ProviderSettings>,
     /// Upstream APIs for the proxy.
     pub apis: Vec<ApiSettings>,
+    /// How far the provider's clock may be from Keyway's when a login's
+    /// `auth_time` is checked against `max_age`.
+    #[serde(with = "humantime_serde")]
+    pub clock_skew: Duration,
 }
 
 /// An origin as the user writes it (no trailing slash).
@@ -182,6 +186,7 @@ impl Config {
             session,
             providers,
             apis,
+            clock_skew: server.clock_skew,
         })
     }
 

@@ -134,6 +134,10 @@ pub struct ProviderSettings {
     pub private_keys: Vec<PrivateKey>,
     /// The `aud` of client assertions.
     pub assertion_audience: AssertionAudience,
+    /// Whether the ID token's `acr` is only advice: a login whose `acr` is
+    /// not among the `acr_values` asked for is kept (and logged) instead of
+    /// refused.
+    pub acr_advisory: bool,
 }
 
 impl ProviderSettings {
@@ -276,6 +280,7 @@ fn read_one(
         client_auth: auth.method,
         private_keys: auth.keys,
         assertion_audience: auth.audience,
+        acr_advisory: raw.acr_advisory.unwrap_or(false),
     })
 }
 

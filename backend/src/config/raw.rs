@@ -25,6 +25,7 @@ pub(super) struct RawConfig {
     pub refresh_skew: Option<String>,
     pub shutdown_timeout: Option<String>,
     pub tls_ca_file: Option<PathBuf>,
+    pub clock_skew: Option<String>,
     pub server: RawServer,
     pub session: RawSession,
     pub providers: Vec<RawProvider>,
@@ -76,6 +77,7 @@ pub(super) struct RawProvider {
     pub client_secret_file: Option<PathBuf>,
     pub scopes: Option<Vec<String>>,
     pub auth_params: Option<BTreeMap<String, String>>,
+    pub acr_advisory: Option<bool>,
     pub authorization_endpoint: Option<String>,
     pub token_endpoint: Option<String>,
     pub userinfo_endpoint: Option<String>,
@@ -144,6 +146,8 @@ pub(super) struct RawApi {
     pub allow_http: Option<bool>,
     pub forward_headers: Option<Vec<String>>,
     pub dpop: Option<bool>,
+    pub require_acr: Option<Vec<String>>,
+    pub max_auth_age: Option<String>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }

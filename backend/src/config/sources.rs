@@ -123,6 +123,12 @@ const ENV: &[(&str, &str, Shape)] = &[
         "providers.0.assertion_audience",
         Shape::Text,
     ),
+    ("KEYWAY_CLOCK_SKEW", "clock_skew", Shape::Text),
+    (
+        "KEYWAY_ACR_ADVISORY",
+        "providers.0.acr_advisory",
+        Shape::Bool,
+    ),
 ];
 
 /// The environment variable that sets model key `path`, if any.

@@ -63,6 +63,10 @@ pub struct ExtraMetadata {
     /// RFC 8414: the PKCE methods the provider accepts.
     #[serde(default)]
     pub code_challenge_methods_supported: Option<Vec<String>>,
+    /// The `prompt` values it takes ("Initiating User Registration via
+    /// OpenID Connect 1.0"), when it lists them.
+    #[serde(default)]
+    pub prompt_values_supported: Option<Vec<String>>,
 }
 
 impl AdditionalProviderMetadata for ExtraMetadata {}

@@ -21,6 +21,7 @@ pub(crate) mod dpop;
 pub(crate) mod error;
 pub(crate) mod http;
 pub(crate) mod jwk;
+pub(crate) mod login_params;
 pub(crate) mod oauth2;
 pub(crate) mod oidc;
 pub(crate) mod par;
@@ -35,6 +36,7 @@ use dpop::{DpopKey, Peer};
 use error::{ProtocolError, RefreshError};
 use http::HttpClient;
 use keyway_shared::ProviderKind;
+use login_params::{AuthLevel, AuthParams, LoginSupport};
 use revocation::TokenKind;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -129,6 +131,8 @@ pub(crate) struct LoggedIn {
     pub sid: Option<String>,
     /// The login's nonce, kept to check refreshed ID tokens.
     pub nonce: Option<String>,
+    /// The ID token's `acr` and `auth_time` (none for plain OAuth 2.0).
+    pub level: AuthLevel,
 }
 
 /// A provider's protocol and its state.
@@ -245,15 +249,29 @@ impl Provider {
     }
 
     /// Starts an authorization request: PKCE S256, `state`, for OIDC a
-    /// nonce, and with DPoP the key's thumbprint (`dpop_jkt`).
+    /// nonce and the login options `params` (checked against
+    /// [`Provider::login_support`] by the caller), and with DPoP the key's
+    /// thumbprint (`dpop_jkt`).
     pub(crate) async fn authorization_request(
         &self,
         http: &HttpClient,
+        params: &AuthParams,
         dpop: Option<&DpopKey>,
     ) -> Result<AuthRequest, ProtocolError> {
         match &self.kind {
-            Kind::Oidc(o) => o.authorization_request(http, dpop).await,
+            Kind::Oidc(o) => o.authorization_request(http, params, dpop).await,
             Kind::OAuth2(o) => Ok(o.authorization_request()),
+        }
+    }
+
+    /// Which login options the provider takes (OIDC: from discovery).
+    pub(crate) async fn login_support(
+        &self,
+        http: &HttpClient,
+    ) -> Result<LoginSupport, ProtocolError> {
+        match &self.kind {
+            Kind::Oidc(o) => o.login_support(http).await,
+            Kind::OAuth2(_) => Ok(LoginSupport::none()),
         }
     }
 

@@ -112,6 +112,7 @@ impl OAuth2 {
             identity,
             sid: None,
             nonce: None,
+            level: Default::default(),
         })
     }
 

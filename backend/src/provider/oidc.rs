@@ -9,16 +9,19 @@ use super::discovery::{Discovered, Discovery, TokenResponse};
 use super::dpop::{DpopKey, Peer, USE_DPOP_NONCE};
 use super::error::{ProtocolError, RefreshError, error_code_of, refresh_error, token_error};
 use super::http::{HttpClient, HttpError};
+use super::login_params::{AuthLevel, AuthParams, LoginSupport};
 use super::revocation::{self, TokenKind};
 use super::verify::{self, Expect, Refusal, SignedToken};
 use super::{AuthRequest, Callback, LoggedIn, LoginFacts, Pending, TokenSet};
 use crate::config::{OidcSettings, ProviderSettings};
 use crate::secret::Secret;
-use openidconnect::core::{CoreAuthenticationFlow, CoreErrorResponseType};
+use keyway_shared::Prompt;
+use openidconnect::core::{CoreAuthPrompt, CoreAuthenticationFlow, CoreErrorResponseType};
 use openidconnect::{
-    AuthorizationCode, ClientId, CsrfToken, EndSessionUrl, LogoutRequest, Nonce,
-    OAuth2TokenResponse as _, PkceCodeChallenge, PkceCodeVerifier, PostLogoutRedirectUrl,
-    RefreshToken, RequestTokenError, Scope, StandardErrorResponse, TokenResponse as _,
+    AuthenticationContextClass, AuthorizationCode, ClientId, CsrfToken, EndSessionUrl, LoginHint,
+    LogoutRequest, Nonce, OAuth2TokenResponse as _, PkceCodeChallenge, PkceCodeVerifier,
+    PostLogoutRedirectUrl, RefreshToken, RequestTokenError, Scope, StandardErrorResponse,
+    TokenResponse as _,
 };
 use std::future::Future;
 use std::str::FromStr;
@@ -70,6 +73,7 @@ impl Oidc {
     pub(super) async fn authorization_request(
         &self,
         http: &HttpClient,
+        params: &AuthParams,
         dpop: Option<&DpopKey>,
     ) -> Result<AuthRequest, ProtocolError> {
         let disc = self.discovery.get(http).await?;
@@ -84,7 +88,27 @@ impl Oidc {
             .set_pkce_challenge(challenge)
             .add_scopes(super::scopes_of(&self.settings).map(Scope::new));
         for (k, v) in &self.settings.auth_params {
-            request = request.add_extra_param(k.clone(), v.clone());
+            if !params.overrides(k) {
+                request = request.add_extra_param(k.clone(), v.clone());
+            }
+        }
+        if let Some(prompt) = params.prompt {
+            request = request.add_prompt(match prompt {
+                Prompt::None => CoreAuthPrompt::None,
+                Prompt::Login => CoreAuthPrompt::Login,
+                Prompt::Consent => CoreAuthPrompt::Consent,
+                Prompt::SelectAccount => CoreAuthPrompt::SelectAccount,
+                Prompt::Create => CoreAuthPrompt::Extension(prompt.as_str().to_owned()),
+            });
+        }
+        if let Some(max_age) = params.max_age {
+            request = request.set_max_age(max_age);
+        }
+        for acr in &params.acr_values {
+            request = request.add_auth_context_value(AuthenticationContextClass::new(acr.clone()));
+        }
+        if let Some(hint) = &params.login_hint {
+            request = request.set_login_hint(LoginHint::new(hint.clone()));
         }
         if let Some(key) = dpop {
             // RFC 9449 §10: the code is bound to the key that redeems it.
@@ -98,6 +122,26 @@ impl Oidc {
             nonce: Some(nonce.secret().clone()),
             verifier: verifier.secret().clone(),
             issuer: Some(disc.issuer().to_owned()),
+        })
+    }
+
+    /// The login options this provider takes, from its discovery.
+    pub(super) async fn login_support(
+        &self,
+        http: &HttpClient,
+    ) -> Result<LoginSupport, ProtocolError> {
+        let disc = self.discovery.get(http).await?;
+        Ok(LoginSupport {
+            oidc: true,
+            prompts: disc
+                .metadata
+                .additional_metadata()
+                .prompt_values_supported
+                .clone(),
+            acr_values: disc
+                .metadata
+                .acr_values_supported()
+                .map(|list| list.iter().map(|a| a.as_str().to_owned()).collect()),
         })
     }
 
@@ -198,6 +242,12 @@ impl Oidc {
             identity: Identity::of_id_token(&claims),
             sid: claims.additional_claims().sid.clone(),
             nonce: pending.nonce.map(str::to_owned),
+            level: AuthLevel {
+                acr: claims.auth_context_ref().map(|a| a.as_str().to_owned()),
+                auth_time: claims
+                    .auth_time()
+                    .and_then(|t| u64::try_from(t.timestamp()).ok()),
+            },
         })
     }
 
