@@ -104,10 +104,13 @@ impl App {
         for provider in providers.iter() {
             provider.preload(&http);
         }
+        let metrics = Metrics::new(&config).map_err(StartError::Metrics)?;
+        http.dpop_nonces()
+            .set_counters(metrics.dpop_nonce_retries(&config));
         let app = App(Arc::new(AppInner {
             cookies: CookieSettings::new(config.is_https()),
             cookie_codec: Codec::for_cookies(&config.session.keys),
-            metrics: Metrics::new(&config).map_err(StartError::Metrics)?,
+            metrics,
             config,
             providers,
             http,

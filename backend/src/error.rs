@@ -76,6 +76,36 @@ pub enum Error {
     /// A fault of Keyway itself.
     #[error("internal error: {0}")]
     Internal(String),
+    /// The API needs a stronger or fresher sign-in than the session's
+    /// (its `require_acr`/`max_auth_age`, or its RFC 9470 challenge).
+    #[error("step-up required ({0})")]
+    StepUpRequired(StepUp),
+    /// No session of the signed-in user has that handle.
+    #[error("unknown session")]
+    UnknownSession,
+}
+
+/// What a step-up asks for: sign in again with these `acr_values` and
+/// `max_age` (the body of `401 step_up_required`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StepUp {
+    /// The levels to sign in with, space-separated; `None`: any.
+    pub acr_values: Option<String>,
+    /// The longest time since authentication accepted, in seconds.
+    pub max_age: Option<u64>,
+    /// What asked for it: `policy` (the API's configuration) or `upstream`
+    /// (its RFC 9470 challenge). For logs and metrics.
+    pub source: &'static str,
+}
+
+impl std::fmt::Display for StepUp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: acr_values {:?}, max_age {:?}",
+            self.source, self.acr_values, self.max_age
+        )
+    }
 }
 
 impl Error {
@@ -107,6 +137,8 @@ impl Error {
             PayloadTooLarge => codes::PAYLOAD_TOO_LARGE,
             RequestBodyTimeout => codes::REQUEST_TIMEOUT,
             Internal(_) => codes::INTERNAL,
+            StepUpRequired(_) => codes::STEP_UP_REQUIRED,
+            UnknownSession => codes::UNKNOWN_SESSION,
         }
     }
 
@@ -142,6 +174,8 @@ impl Error {
             PayloadTooLarge => "The request body is too large.".into(),
             RequestBodyTimeout => "The request body did not arrive in time.".into(),
             Internal(_) => "Something went wrong on our side.".into(),
+            StepUpRequired(_) => "This needs a stronger or more recent sign-in. Please sign in again to go on.".into(),
+            UnknownSession => "You have no session with that handle.".into(),
         }
     }
 }

@@ -42,8 +42,10 @@ mod backchannel;
 mod config;
 mod error;
 mod http;
+mod jose;
 mod login;
 mod metrics;
+mod own_sessions;
 mod provider;
 mod proxy;
 mod secret;
@@ -60,8 +62,10 @@ pub use config::{
     OAuth2Settings, OidcSettings, PRESET_NAMES, Protocol, ProviderSettings, ServerLimits,
     SessionKey, SessionSettings, StoreSetting,
 };
+pub use config::{AssertionAudience, ClientAuthMethod, Profile};
 pub use config::{RedisNodes, RedisTopology};
-pub use error::Error;
+pub use error::{Error, StepUp};
+pub use jose::{PrivateKey, SigningAlg};
 pub use secret::Secret;
 pub use session::store::{ChangeSink, Payload, Record, Store, StoreError, Update, Watch};
 pub use telemetry::init as init_logging;

@@ -27,7 +27,7 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-/// `keyway_logins_total{provider,outcome}`.
+/// `keyway_logins_total{provider,outcome,kind}`.
 pub(crate) const LOGINS: &str = "keyway_logins_total";
 /// `keyway_login_failures_total{provider,reason}`.
 pub(crate) const LOGIN_FAILURES: &str = "keyway_login_failures_total";
@@ -41,6 +41,14 @@ pub(crate) const BACKCHANNEL_LOGOUTS: &str = "keyway_backchannel_logouts_total";
 pub(crate) const PROXY_REQUESTS: &str = "keyway_proxy_requests_total";
 /// `keyway_proxy_request_duration_seconds{api}` (histogram).
 pub(crate) const PROXY_DURATION: &str = "keyway_proxy_request_duration_seconds";
+/// `keyway_dpop_nonce_retries_total{provider}` and `{api}`: requests sent
+/// again because the server asked for a DPoP nonce (RFC 9449 §8, §9).
+pub(crate) const DPOP_NONCE_RETRIES: &str = "keyway_dpop_nonce_retries_total";
+/// `keyway_step_ups_total{api,source}`: `401 step_up_required` answers.
+pub(crate) const STEP_UPS: &str = "keyway_step_ups_total";
+/// `keyway_user_sessions_ended_total{how}`: sessions a user ended from
+/// `/bff/sessions` (`one`, `others`).
+pub(crate) const USER_SESSIONS_ENDED: &str = "keyway_user_sessions_ended_total";
 /// `keyway_sessions_active` (only where the store can count).
 pub(crate) const SESSIONS_ACTIVE: &str = "keyway_sessions_active";
 
@@ -52,8 +60,11 @@ pub(crate) const STORE_CACHE_LIVE: &str = "keyway_session_store_cache_live";
 const STORE_COUNTER_PREFIX: &str = "keyway_session_store_";
 
 /// The `provider` label of a callback that failed before its pending login
-/// (and so its provider) was known, e.g. `invalid_state`.
+/// (and so its provider) was known, e.g. `invalid_state`; also its `kind`.
 pub(crate) const UNKNOWN_PROVIDER: &str = "unknown";
+
+/// The `kind` labels of logins: interactive, silent (`prompt=none`), step-up.
+pub(crate) const LOGIN_KINDS: [&str; 3] = ["interactive", "silent", "step_up"];
 
 /// Buckets of the proxy duration histogram, in seconds.
 const PROXY_BUCKETS: &[f64] = &[
@@ -199,9 +210,14 @@ impl Metrics {
         // Zero-valued series, so that rates work from the first event.
         for p in &config.providers {
             for outcome in ["started", "completed", "failed"] {
-                metrics
-                    .counter(LOGINS, &[("provider", &p.id), ("outcome", outcome)])
-                    .increment(0);
+                for kind in LOGIN_KINDS {
+                    metrics
+                        .counter(
+                            LOGINS,
+                            &[("provider", &p.id), ("outcome", outcome), ("kind", kind)],
+                        )
+                        .increment(0);
+                }
             }
         }
         Ok(metrics)
@@ -217,25 +233,40 @@ impl Metrics {
             .register_counter(&Key::from_parts(name, labels), &METADATA)
     }
 
-    /// A login was started (`POST`/`GET /bff/login` answered the authorization URL).
-    pub(crate) fn login_started(&self, provider: &str) {
-        self.counter(LOGINS, &[("provider", provider), ("outcome", "started")])
-            .increment(1);
+    /// A login of `kind` (one of [`LOGIN_KINDS`]) was started (`POST`/`GET
+    /// /bff/login` answered the authorization URL).
+    pub(crate) fn login_started(&self, provider: &str, kind: &'static str) {
+        let labels = [
+            ("provider", provider),
+            ("outcome", "started"),
+            ("kind", kind),
+        ];
+        self.counter(LOGINS, &labels).increment(1);
     }
 
     /// A callback created a session.
-    pub(crate) fn login_completed(&self, provider: &str) {
-        self.counter(LOGINS, &[("provider", provider), ("outcome", "completed")])
-            .increment(1);
+    pub(crate) fn login_completed(&self, provider: &str, kind: &'static str) {
+        let labels = [
+            ("provider", provider),
+            ("outcome", "completed"),
+            ("kind", kind),
+        ];
+        self.counter(LOGINS, &labels).increment(1);
     }
 
-    /// A callback failed; `provider` is `None` when it failed before its
-    /// pending login was found. Counts `keyway_logins_total{outcome="failed"}`
-    /// and `keyway_login_failures_total{reason=<error code>}`.
-    pub(crate) fn login_failed(&self, provider: Option<&str>, code: &str) {
+    /// A callback failed; `provider` and `kind` are `None` when it failed
+    /// before its pending login was found. Counts
+    /// `keyway_logins_total{outcome="failed"}` and
+    /// `keyway_login_failures_total{reason=<error code>}`.
+    pub(crate) fn login_failed(&self, provider: Option<&str>, kind: Option<&str>, code: &str) {
         let provider = provider.unwrap_or(UNKNOWN_PROVIDER);
-        self.counter(LOGINS, &[("provider", provider), ("outcome", "failed")])
-            .increment(1);
+        let kind = kind.unwrap_or(UNKNOWN_PROVIDER);
+        let labels = [
+            ("provider", provider),
+            ("outcome", "failed"),
+            ("kind", kind),
+        ];
+        self.counter(LOGINS, &labels).increment(1);
         let reason = KNOWN_REASONS
             .iter()
             .find(|k| **k == code)
@@ -262,6 +293,20 @@ impl Metrics {
         let outcome = if succeeded { "succeeded" } else { "failed" };
         self.counter(REVOCATIONS, &[("provider", provider), ("outcome", outcome)])
             .increment(1);
+    }
+
+    /// An API call was refused with `401 step_up_required`; `source` is
+    /// `policy` (the API's `require_acr`/`max_auth_age`) or `upstream` (its
+    /// RFC 9470 challenge).
+    pub(crate) fn step_up(&self, api: &str, source: &'static str) {
+        self.counter(STEP_UPS, &[("api", api), ("source", source)])
+            .increment(1);
+    }
+
+    /// A user ended `count` of their sessions; `how` is `one` or `others`.
+    pub(crate) fn user_sessions_ended(&self, how: &'static str, count: u64) {
+        self.counter(USER_SESSIONS_ENDED, &[("how", how)])
+            .increment(count);
     }
 
     /// A back-channel logout request was handled.
@@ -323,6 +368,30 @@ impl Metrics {
         }
     }
 
+    /// The counters of DPoP nonce retries, registered at zero for every
+    /// provider and API that binds tokens, keyed as
+    /// `provider::dpop::Nonces` counts them: (is an API, its name).
+    pub(crate) fn dpop_nonce_retries(&self, config: &Config) -> HashMap<(bool, String), Counter> {
+        let providers = config
+            .providers
+            .iter()
+            .filter(|p| p.dpop)
+            .map(|p| (false, "provider", p.id.clone()));
+        let apis = config
+            .apis
+            .iter()
+            .filter(|a| a.dpop)
+            .map(|a| (true, "api", a.name.clone()));
+        providers
+            .chain(apis)
+            .map(|(is_api, label, name)| {
+                let counter = self.counter(DPOP_NONCE_RETRIES, &[(label, &name)]);
+                counter.increment(0);
+                ((is_api, name), counter)
+            })
+            .collect()
+    }
+
     /// The Prometheus text exposition of this App's metrics, with
     /// `keyway_sessions_active` set first when the store can count.
     pub(crate) fn render(&self, sessions_active: Option<u64>) -> String {
@@ -337,11 +406,11 @@ impl Metrics {
 
 /// The `# HELP` lines.
 fn describe(r: &PrometheusRecorder) {
-    let help: [(&'static str, Option<Unit>, &'static str); 7] = [
+    let help: [(&'static str, Option<Unit>, &'static str); 10] = [
         (
             LOGINS,
             None,
-            "Logins by provider and outcome (started, completed, failed).",
+            "Logins by provider, outcome (started, completed, failed) and kind (interactive, silent, step_up).",
         ),
         (
             LOGIN_FAILURES,
@@ -372,6 +441,21 @@ fn describe(r: &PrometheusRecorder) {
             SESSIONS_ACTIVE,
             None,
             "Signed-in sessions held by the store (memory store only).",
+        ),
+        (
+            DPOP_NONCE_RETRIES,
+            None,
+            "Requests sent again with the DPoP nonce a provider or API asked for, by provider or API.",
+        ),
+        (
+            STEP_UPS,
+            None,
+            "API calls answered 401 step_up_required, by API and source (policy, upstream).",
+        ),
+        (
+            USER_SESSIONS_ENDED,
+            None,
+            "Sessions users ended from /bff/sessions, by how (one, others).",
         ),
     ];
     for (name, unit, text) in help {
@@ -436,13 +520,15 @@ mod tests {
     fn two_apps_count_separately() {
         let a = Metrics::new(&config()).unwrap();
         let b = Metrics::new(&config()).unwrap();
-        a.login_started("default");
+        a.login_started("default", "interactive");
         a.proxied("orders", 200, Duration::from_millis(3));
         a.proxied("orders", 200, Duration::from_millis(30));
         a.proxied("nope", 200, Duration::from_millis(3));
         let text = a.render(Some(2));
         assert!(
-            text.contains(r#"keyway_logins_total{provider="default",outcome="started"} 1"#),
+            text.contains(
+                r#"keyway_logins_total{provider="default",outcome="started",kind="interactive"} 1"#
+            ),
             "{text}"
         );
         assert!(
@@ -463,7 +549,9 @@ mod tests {
         assert!(!text.contains("nope"), "{text}");
         let other = b.render(None);
         assert!(
-            other.contains(r#"keyway_logins_total{provider="default",outcome="started"} 0"#),
+            other.contains(
+                r#"keyway_logins_total{provider="default",outcome="started",kind="silent"} 0"#
+            ),
             "{other}"
         );
         assert!(!other.contains("keyway_sessions_active"), "{other}");
@@ -472,9 +560,9 @@ mod tests {
     #[test]
     fn posted_error_codes_do_not_make_new_series() {
         let m = Metrics::new(&config()).unwrap();
-        m.login_failed(None, "made_up_by_a_caller");
-        m.login_failed(Some("default"), "access_denied");
-        m.login_failed(None, "invalid_state");
+        m.login_failed(None, None, "made_up_by_a_caller");
+        m.login_failed(Some("default"), Some("silent"), "access_denied");
+        m.login_failed(None, None, "invalid_state");
         let text = m.render(None);
         assert!(!text.contains("made_up"), "{text}");
         assert!(
@@ -496,7 +584,9 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains(r#"keyway_logins_total{provider="unknown",outcome="failed"} 2"#),
+            text.contains(
+                r#"keyway_logins_total{provider="unknown",outcome="failed",kind="unknown"} 2"#
+            ),
             "{text}"
         );
     }

@@ -39,9 +39,11 @@ fn data(id_token: &str) -> SessionData {
             access_issued_at: now,
             refresh_token: Some(Secret::new(token(32))),
             id_token: Some(Secret::new(id_token)),
+            dpop_key: None,
         },
         created_at: now,
         last_seen: now,
+        auth: Default::default(),
     }
 }
 

@@ -8,14 +8,15 @@ use std::sync::Arc;
 
 use gloo_net::http::{Method, Request, RequestBuilder};
 use keyway_shared::{
-    CSRF_HEADER, CSRF_HEADER_VALUE, CallbackRequest, CallbackResponse, LoginRequest, LoginResponse,
-    LogoutResponse, ProviderInfo, User,
+    CSRF_HEADER, CSRF_HEADER_VALUE, CallbackRequest, CallbackResponse, LoginResponse,
+    LogoutResponse, ProviderInfo, SessionInfo, SessionsEnded, User,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::api::Api;
 use crate::error::AuthError;
+use crate::options::LoginOptions;
 
 /// Path prefix of the BFF's endpoints on the SPA's own origin.
 pub const DEFAULT_BASE: &str = "/bff";
@@ -90,11 +91,35 @@ impl AuthClient {
         provider: Option<&str>,
         return_to: Option<&str>,
     ) -> Result<LoginResponse, AuthError> {
-        let body = LoginRequest {
+        self.login_with(&LoginOptions {
             provider: provider.map(str::to_owned),
             return_to: return_to.map(str::to_owned),
-        };
-        read_json(&self.post("/login", Some(to_json(&body)?)).await?)
+            ..LoginOptions::default()
+        })
+        .await
+    }
+
+    /// `POST /bff/login` with every option (`prompt`, `max_age`,
+    /// `acr_values`, `login_hint`): answers the authorization URL.
+    pub async fn login_with(&self, options: &LoginOptions) -> Result<LoginResponse, AuthError> {
+        let body = to_json(&options.request())?;
+        read_json(&self.post("/login", Some(body)).await?)
+    }
+
+    /// `GET /bff/sessions`: the signed-in user's sessions (on every device).
+    pub async fn sessions(&self) -> Result<Vec<SessionInfo>, AuthError> {
+        read_json(&self.get("/sessions").await?)
+    }
+
+    /// `DELETE /bff/sessions/{handle}`: ends one of the user's sessions.
+    pub async fn end_session(&self, handle: &str) -> Result<SessionsEnded, AuthError> {
+        let path = format!("/sessions/{}", js_sys::encode_uri_component(handle));
+        read_json(&fetch_text(self.url(&path), Method::DELETE, true, None).await?)
+    }
+
+    /// `POST /bff/sessions/end-others`: ends every other session of the user.
+    pub async fn end_other_sessions(&self) -> Result<SessionsEnded, AuthError> {
+        read_json(&self.post("/sessions/end-others", None).await?)
     }
 
     /// `POST /bff/callback/{provider}` (or `POST /bff/callback` without a

@@ -11,7 +11,9 @@ use serde::de::DeserializeOwned;
 
 use crate::client::AuthClient;
 use crate::error::AuthError;
-use crate::watch;
+use crate::options::LoginOptions;
+use crate::{query, silent, watch};
+use keyway_shared::Prompt;
 
 /// The session state as the UI sees it (see [`Auth::state`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +56,27 @@ struct Inner {
     last_number: u32,
     /// Called after each change of the user or the providers (the guards).
     observers: Vec<(u32, Observer)>,
+    /// Silent sign-in on first load: `Some(provider)` when asked for.
+    silent: Option<Option<String>>,
+    /// Whether the first answer about the user came.
+    answered: bool,
+}
+
+/// How [`provide_auth_setup`] sets the auth context up.
+#[derive(Debug, Clone, Default)]
+pub struct AuthSetup {
+    /// The client of the BFF (`/bff` by default).
+    pub client: AuthClient,
+    /// Try a silent sign-in (`prompt=none`, a top-level round trip to the
+    /// provider: no iframe) when the first check finds no session, once per
+    /// tab session. When the provider still knows the user, they come back
+    /// signed in on the page they were on; when it does not
+    /// (`login_required`, `interaction_required`, `consent_required`,
+    /// `account_selection_required`) they come back anonymous to the same
+    /// page, with no error shown.
+    pub silent: bool,
+    /// The provider of the silent sign-in; the BFF's first when `None`.
+    pub provider: Option<String>,
 }
 
 /// A function called after each change of the user or the providers.
@@ -75,6 +98,7 @@ pub struct Auth {
     signing_in: RwSignal<u32>,
     session_ended: RwSignal<bool>,
     providers: RwSignal<Option<ProvidersResult>>,
+    step_up: RwSignal<Option<LoginOptions>>,
     inner: StoredValue<Inner>,
 }
 
@@ -244,23 +268,97 @@ impl Auth {
         provider: Option<&str>,
         return_to: Option<&str>,
     ) -> impl Future<Output = Result<(), AuthError>> + 'static {
+        let options = LoginOptions {
+            provider: provider.map(str::to_owned),
+            return_to: return_to.map(str::to_owned),
+            ..LoginOptions::default()
+        };
+        self.start(by, options, false)
+    }
+
+    /// Every sign-in: `POST /bff/login`, then the window goes to the
+    /// provider. A failure is put in [`Auth::error`] unless `quiet` (a
+    /// silent sign-in that could not start leaves the visitor anonymous).
+    #[inline(never)]
+    fn start(
+        &self,
+        by: u32,
+        options: LoginOptions,
+        quiet: bool,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<(), AuthError>>>> {
         self.error.set(None);
+        self.step_up.set(None);
         self.signing_in.set(by);
         let (auth, client) = (*self, self.client());
-        let (provider, return_to) = (provider.map(str::to_owned), return_to.map(str::to_owned));
-        async move {
-            let result = match client
-                .login(provider.as_deref(), return_to.as_deref())
-                .await
-            {
+        Box::pin(async move {
+            let result = match client.login_with(&options).await {
                 Ok(response) => assign_location(&response.authorization_url),
                 Err(e) => Err(e),
             };
             if let Err(e) = &result {
                 auth.signing_in.try_set(NOBODY);
-                auth.error.try_set(Some(e.clone()));
+                if !quiet {
+                    auth.error.try_set(Some(e.clone()));
+                }
             }
             result
+        })
+    }
+
+    /// The silent sign-in of [`AuthSetup::silent`]: once per tab session,
+    /// when the first answer finds no session, not on the callback route.
+    fn maybe_sign_in_silently(&self) {
+        let Some(Some(provider)) = self.inner.try_update_value(|i| {
+            let first = !std::mem::replace(&mut i.answered, true);
+            first.then(|| i.silent.clone()).flatten()
+        }) else {
+            return;
+        };
+        let path = query::current_path();
+        let on_callback = path.starts_with("/callback");
+        if silent::tried() || on_callback {
+            return;
+        }
+        silent::mark(&path);
+        let options = LoginOptions {
+            provider,
+            return_to: Some(path),
+            prompt: Some(Prompt::None),
+            ..LoginOptions::default()
+        };
+        let start = self.start(SIGN_IN_CALL, options, true);
+        spawn_local(async move {
+            let _ = start.await;
+        });
+    }
+
+    /// Starts a sign-in with every option ([`LoginOptions`]: provider,
+    /// return path, `prompt`, `max_age`, `acr_values`, `login_hint`); like
+    /// [`Auth::sign_in`] otherwise.
+    pub fn sign_in_with(
+        &self,
+        options: LoginOptions,
+    ) -> impl Future<Output = Result<(), AuthError>> + 'static {
+        self.start(SIGN_IN_CALL, options, false)
+    }
+
+    /// The sign-in an API asked for with `401 step_up_required` (through
+    /// [`use_api`](crate::use_api)): its `acr_values` and `max_age`, back to
+    /// the page it came from. `None` until then, and again once a sign-in
+    /// starts. Show it as a prompt ("This needs a stronger sign-in") with a
+    /// button calling [`Auth::step_up`]: nothing is retried by itself.
+    pub fn step_up_required(&self) -> Signal<Option<LoginOptions>> {
+        self.step_up.into()
+    }
+
+    /// Starts the sign-in of [`Auth::step_up_required`] (does nothing when
+    /// no step-up was asked for).
+    pub fn step_up(&self) {
+        if let Some(options) = self.step_up.get_untracked() {
+            let start = self.start(SIGN_IN_CALL, options, false);
+            spawn_local(async move {
+                let _ = start.await;
+            });
         }
     }
 
@@ -298,7 +396,9 @@ impl Auth {
     /// Learns from an error answer: the BFF's "the session is gone" signs
     /// the user out now; another `401` makes the session be checked again.
     pub(crate) fn observe(&self, error: &AuthError) {
-        if error.session_ended() {
+        if error.needs_step_up() {
+            self.step_up.set(LoginOptions::step_up_from(error));
+        } else if error.session_ended() {
             if self.signed_in.try_get_untracked() == Some(true) {
                 self.set_user(None);
             }
@@ -310,6 +410,13 @@ impl Auth {
     /// Whether a user is signed in now, without tracking.
     pub(crate) fn is_signed_in_untracked(&self) -> bool {
         self.signed_in.try_get_untracked().unwrap_or(false)
+    }
+
+    /// Whether a sign-in is under way (the window is leaving), without tracking.
+    pub(crate) fn is_redirecting_untracked(&self) -> bool {
+        self.signing_in
+            .try_get_untracked()
+            .is_some_and(|b| b != NOBODY)
     }
 
     /// Whether the BFF said there is no session, without tracking.
@@ -419,6 +526,11 @@ impl Auth {
         if self.state.try_with_untracked(|s| *s != state) == Some(true) {
             self.state.set(state);
         }
+        if anonymous {
+            self.maybe_sign_in_silently();
+        } else {
+            self.inner.try_update_value(|i| i.answered = true);
+        }
         self.notify();
     }
 
@@ -455,15 +567,29 @@ pub fn provide_auth() -> Auth {
 /// passes, and when the page is shown again from the back/forward cache:
 /// a session that ended elsewhere shows as signed out without a reload.
 pub fn provide_auth_with(client: AuthClient) -> Auth {
+    provide_auth_setup(AuthSetup {
+        client,
+        ..AuthSetup::default()
+    })
+}
+
+/// Provides the auth context as `setup` says (the client, silent sign-in)
+/// and returns it; otherwise like [`provide_auth_with`].
+pub fn provide_auth_setup(setup: AuthSetup) -> Auth {
+    let inner = Inner {
+        silent: setup.silent.then_some(setup.provider),
+        ..Inner::default()
+    };
     let auth = Auth {
-        client: StoredValue::new(client),
+        client: StoredValue::new(setup.client),
         state: RwSignal::new(AuthState::Loading),
         signed_in: RwSignal::new(false),
         error: RwSignal::new(None),
         signing_in: RwSignal::new(NOBODY),
         session_ended: RwSignal::new(false),
         providers: RwSignal::new(None),
-        inner: StoredValue::new(Inner::default()),
+        step_up: RwSignal::new(None),
+        inner: StoredValue::new(inner),
     };
     auth.refetch();
     watch::start(auth);

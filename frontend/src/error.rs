@@ -60,6 +60,20 @@ impl AuthError {
         matches!(self, AuthError::Api { body, .. } if body.needs_login())
     }
 
+    /// Whether the BFF asks for a stronger or fresher sign-in (`401
+    /// step_up_required`); [`LoginOptions::step_up_from`](crate::LoginOptions::step_up_from)
+    /// makes the sign-in it asks for.
+    pub fn needs_step_up(&self) -> bool {
+        matches!(self, AuthError::Api { body, .. } if body.needs_step_up())
+    }
+
+    /// Whether a silent sign-in came back with "nobody is signed in at the
+    /// provider" (`login_required`, `interaction_required`, ...).
+    pub fn is_silent_failure(&self) -> bool {
+        self.code()
+            .is_some_and(|c| keyway_shared::SILENT_LOGIN_FAILURES.contains(&c))
+    }
+
     /// Whether the user must sign in (again) to go on: the BFF said the
     /// session is gone, or a bare `401` came back.
     pub fn needs_login(&self) -> bool {

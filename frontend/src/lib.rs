@@ -16,7 +16,12 @@
 //!   protected route, which sends an anonymous visitor to sign in and back
 //!   to the same route with its query).
 //! * [`use_api`]: calls to the APIs the BFF proxies (`/bff/api/{name}/…`),
-//!   JSON read into your serde types; a `401` signs the user out.
+//!   JSON read into your serde types; a `401` signs the user out, a `401
+//!   step_up_required` shows as [`Auth::step_up_required`].
+//! * Login journeys: [`Auth::sign_in_with`] and [`LoginOptions`] (`prompt`,
+//!   `max_age`, `acr_values`, `login_hint`), silent sign-in on first load
+//!   ([`AuthSetup::silent`]), step-up ([`Auth::step_up`]), the user's
+//!   sessions ([`AuthClient::sessions`]).
 //! * [`AuthClient`]: the typed client of `/bff/*` underneath, over
 //!   `gloo-net`, with the serde derives of `keyway-shared` (the one
 //!   definition of the contract, shared with the BFF).
@@ -65,18 +70,23 @@ mod context;
 mod error;
 mod loader;
 mod nav;
+mod options;
 mod query;
+mod silent;
 mod watch;
 
 pub use api::{Api, use_api};
 pub use client::{AuthClient, DEFAULT_BASE};
 pub use components::{CallbackPage, LoginButton, LogoutButton, RequireAuth};
-pub use context::{Auth, AuthState, provide_auth, provide_auth_with, use_auth};
+pub use context::{
+    Auth, AuthSetup, AuthState, provide_auth, provide_auth_setup, provide_auth_with, use_auth,
+};
 pub use error::AuthError;
 pub use gloo_net::http::Method;
-pub use keyway_shared::{ProviderInfo, ProviderKind, User};
+pub use keyway_shared::{Prompt, ProviderInfo, ProviderKind, SessionInfo, User};
 pub use loader::Loader;
 pub use nav::{Navigator, navigate};
+pub use options::LoginOptions;
 pub use query::{
     callback_provider_from_path, current_path, parse_callback_query, safe_return_to,
     take_callback_query,

@@ -80,10 +80,7 @@ fn maps_error_bodies() {
         err,
         AuthError::Api {
             status: 400,
-            body: ErrorBody {
-                error: codes::INVALID_STATE.into(),
-                message: "This sign-in was not started here.".into(),
-            },
+            body: ErrorBody::new(codes::INVALID_STATE, "This sign-in was not started here."),
         }
     );
     assert_eq!(err.code(), Some(codes::INVALID_STATE));

@@ -47,6 +47,63 @@ pub struct LoginRequest {
     /// Same-origin relative path to return to after login; defaults to `/`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub return_to: Option<String>,
+    /// OpenID Connect `prompt`: one of [`Prompt`]'s values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
+    /// OpenID Connect `max_age`: the longest time, in seconds, since the
+    /// user last authenticated at the provider (`0`: authenticate now).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<i64>,
+    /// OpenID Connect `acr_values`: the authentication levels asked for,
+    /// space-separated, most wanted first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr_values: Option<String>,
+    /// OpenID Connect `login_hint`: who is expected to sign in (an e-mail
+    /// address, a user name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login_hint: Option<String>,
+}
+
+/// The values of OpenID Connect's `prompt` that `POST /bff/login` takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Prompt {
+    /// No page at the provider: sign in silently or fail (`login_required`, ...).
+    None,
+    /// Ask for the credentials again, even with a session at the provider.
+    Login,
+    /// Ask for consent again.
+    Consent,
+    /// Let the user choose (or switch) the account.
+    SelectAccount,
+    /// Show the provider's sign-up page (OpenID Connect "prompt=create").
+    Create,
+}
+
+impl Prompt {
+    /// Every value, in the order of the specifications.
+    pub const ALL: [Prompt; 5] = [
+        Prompt::None,
+        Prompt::Login,
+        Prompt::Consent,
+        Prompt::SelectAccount,
+        Prompt::Create,
+    ];
+
+    /// The value as it is sent.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Prompt::None => "none",
+            Prompt::Login => "login",
+            Prompt::Consent => "consent",
+            Prompt::SelectAccount => "select_account",
+            Prompt::Create => "create",
+        }
+    }
+
+    /// The prompt of a value; `None` for anything else.
+    pub fn parse(value: &str) -> Option<Prompt> {
+        Prompt::ALL.into_iter().find(|p| p.as_str() == value)
+    }
 }
 
 /// Answer of `POST /bff/login`.
@@ -99,6 +156,39 @@ pub struct User {
     pub picture: Option<String>,
     /// When the session ends, in seconds since the Unix epoch.
     pub expires_at: u64,
+    /// The authentication level of the login (the ID token's `acr`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
+    /// When the user authenticated at the provider (the ID token's
+    /// `auth_time`), in seconds since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<u64>,
+}
+
+/// One entry of `GET /bff/sessions`: a session of the signed-in user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    /// An opaque name of the session for `DELETE /bff/sessions/{handle}`
+    /// (never its id: it does not work as a cookie).
+    pub handle: String,
+    /// Provider id the session signed in with.
+    pub provider: String,
+    /// When the session was created, in seconds since the Unix epoch.
+    pub created_at: u64,
+    /// When it was last used (to the minute), in seconds since the Unix epoch.
+    pub last_seen_at: u64,
+    /// A summary of the browser that signed in (`Chrome on Linux`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    /// Whether this is the session of the request.
+    pub current: bool,
+}
+
+/// Answer of `DELETE /bff/sessions/{handle}` and `POST /bff/sessions/end-others`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionsEnded {
+    /// How many sessions were ended.
+    pub ended: u32,
 }
 
 /// Answer of `POST /bff/callback`.
@@ -124,14 +214,48 @@ pub struct ErrorBody {
     pub error: String,
     /// Text for a person.
     pub message: String,
+    /// `step_up_required`: the authentication levels to sign in with
+    /// again, space-separated (for [`LoginRequest::acr_values`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr_values: Option<String>,
+    /// `step_up_required`: the longest time since authentication the API
+    /// accepts, in seconds (for [`LoginRequest::max_age`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<u64>,
 }
 
 impl ErrorBody {
+    /// A body with a code and a message only.
+    pub fn new(error: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            error: error.into(),
+            message: message.into(),
+            acr_values: None,
+            max_age: None,
+        }
+    }
+
     /// Whether this error means "sign in again".
     pub fn needs_login(&self) -> bool {
         self.error == codes::UNAUTHENTICATED || self.error == codes::SESSION_EXPIRED
     }
+
+    /// Whether this error asks for a stronger or fresher sign-in
+    /// (`step_up_required`): sign in again with its `acr_values` and `max_age`.
+    pub fn needs_step_up(&self) -> bool {
+        self.error == codes::STEP_UP_REQUIRED
+    }
 }
+
+/// The provider's answers to a silent sign-in (`prompt=none`) that mean
+/// "nobody is signed in there, or not without a page": the visitor simply
+/// stays anonymous (OpenID Connect Core 3.1.2.6).
+pub const SILENT_LOGIN_FAILURES: [&str; 4] = [
+    codes::LOGIN_REQUIRED,
+    codes::INTERACTION_REQUIRED,
+    codes::CONSENT_REQUIRED,
+    codes::ACCOUNT_SELECTION_REQUIRED,
+];
 
 /// The error codes of the contract.
 pub mod codes {
@@ -188,6 +312,19 @@ pub mod codes {
     pub const REQUEST_TIMEOUT: &str = "request_timeout";
     /// The request's headers are too large.
     pub const HEADERS_TOO_LARGE: &str = "headers_too_large";
+    /// The API needs a stronger or fresher sign-in (RFC 9470); the body
+    /// carries `acr_values` and `max_age`.
+    pub const STEP_UP_REQUIRED: &str = "step_up_required";
+    /// No session of this user has that handle.
+    pub const UNKNOWN_SESSION: &str = "unknown_session";
+    /// Silent sign-in: nobody is signed in at the provider.
+    pub const LOGIN_REQUIRED: &str = "login_required";
+    /// Silent sign-in: the provider needs a page.
+    pub const INTERACTION_REQUIRED: &str = "interaction_required";
+    /// Silent sign-in: the provider needs the user's consent.
+    pub const CONSENT_REQUIRED: &str = "consent_required";
+    /// Silent sign-in: the provider needs the user to choose an account.
+    pub const ACCOUNT_SELECTION_REQUIRED: &str = "account_selection_required";
 }
 
 #[cfg(test)]
@@ -204,6 +341,8 @@ mod tests {
             email_verified: None,
             picture: None,
             expires_at: 7,
+            acr: None,
+            auth_time: None,
         };
         let json = serde_json::to_value(&user).unwrap();
         assert_eq!(
@@ -233,12 +372,31 @@ mod tests {
 
     #[test]
     fn needs_login_only_for_session_errors() {
-        let e = |c: &str| ErrorBody {
-            error: c.into(),
-            message: String::new(),
-        };
+        let e = |c: &str| ErrorBody::new(c, "");
         assert!(e(codes::UNAUTHENTICATED).needs_login());
         assert!(e(codes::SESSION_EXPIRED).needs_login());
         assert!(!e(codes::INVALID_STATE).needs_login());
+        assert!(e(codes::STEP_UP_REQUIRED).needs_step_up());
+    }
+
+    #[test]
+    fn prompts_round_trip_and_nothing_else_parses() {
+        for p in Prompt::ALL {
+            assert_eq!(Prompt::parse(p.as_str()), Some(p));
+        }
+        assert_eq!(Prompt::parse("NONE"), None);
+        assert_eq!(Prompt::parse("login consent"), None);
+    }
+
+    #[test]
+    fn error_bodies_carry_step_up_fields_only_when_set() {
+        let plain = serde_json::to_value(ErrorBody::new("x", "y")).unwrap();
+        assert_eq!(plain, serde_json::json!({"error":"x","message":"y"}));
+        let step_up: ErrorBody = serde_json::from_str(
+            r#"{"error":"step_up_required","message":"m","acr_values":"a b","max_age":300}"#,
+        )
+        .unwrap();
+        assert_eq!(step_up.acr_values.as_deref(), Some("a b"));
+        assert_eq!(step_up.max_age, Some(300));
     }
 }

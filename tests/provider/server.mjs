@@ -14,7 +14,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import process from 'node:process';
 
-import Provider from 'oidc-provider';
+import Provider, { interactionPolicy } from 'oidc-provider';
 
 // stdout carries only the READY line (the Rust fixture parses it); send any
 // library chatter (oidc-provider prints notices with console.info) to stderr.
@@ -45,8 +45,13 @@ function loadConfig() {
     }
   }
   const positive = (value, fallback) => (Number.isFinite(value) && value > 0 ? Math.floor(value) : fallback);
+  // `extra_clients`: more registrations as oidc-provider client metadata;
+  // with them, an empty `clients` means no default client.
+  const extraClients = Array.isArray(parsed.extra_clients) ? parsed.extra_clients : [];
+  const listed = Array.isArray(parsed.clients) && parsed.clients.length > 0 ? parsed.clients : [];
+  const fallback = listed.length === 0 && extraClients.length === 0 ? [DEFAULT_CLIENT] : [];
   return {
-    clients: Array.isArray(parsed.clients) && parsed.clients.length > 0 ? parsed.clients : [DEFAULT_CLIENT],
+    clients: [...listed, ...fallback, ...extraClients],
     accessTokenTtl: positive(parsed.access_token_ttl, 3600),
     idTokenTtl: positive(parsed.id_token_ttl, 3600),
     refreshTokenTtl: positive(parsed.refresh_token_ttl, 86400),
@@ -54,6 +59,12 @@ function loadConfig() {
     // Rotate every refresh token on use (the old one is consumed; reusing it
     // revokes the whole grant). Unset: oidc-provider's default policy.
     rotateRefreshTokens: parsed.rotate_refresh_tokens === true,
+    // oidc-provider's FAPI 2.0 Security Profile mode (features.fapi).
+    fapi2: parsed.fapi2 === true,
+    // DPoP proofs must carry a server nonce (features.dPoP.requireNonce).
+    dpopNonce: parsed.dpop_nonce === true,
+    // No pushed authorization requests at all (discovery then has no PAR endpoint).
+    disablePar: parsed.disable_par === true,
     tls: loadTls(parsed.tls),
   };
 }
@@ -77,17 +88,30 @@ const config = loadConfig();
 
 const SCOPE = 'openid profile email offline_access api';
 
+// Client metadata passed on as given (private_key_jwt, DPoP, PAR clients).
+const PASSED_METADATA = [
+  'jwks_uri',
+  'dpop_bound_access_tokens',
+  'require_pushed_authorization_requests',
+  'token_endpoint_auth_signing_alg',
+];
+
 function clientMetadata(client) {
   const metadata = {
     client_id: client.client_id,
-    client_secret: client.client_secret,
     redirect_uris: client.redirect_uris ?? [],
     post_logout_redirect_uris: client.post_logout_redirect_uris ?? [],
     token_endpoint_auth_method: client.token_endpoint_auth_method ?? 'client_secret_basic',
-    grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
-    response_types: ['code'],
+    grant_types: client.grant_types ?? ['authorization_code', 'refresh_token', 'client_credentials'],
+    response_types: client.response_types ?? ['code'],
     scope: SCOPE,
+    // Every ID token says when the user authenticated (step-up tests).
+    require_auth_time: true,
   };
+  if (client.client_secret !== undefined) metadata.client_secret = client.client_secret;
+  for (const key of PASSED_METADATA) {
+    if (client[key] !== undefined) metadata[key] = client[key];
+  }
   if (client.backchannel_logout_uri) {
     metadata.backchannel_logout_uri = client.backchannel_logout_uri;
     metadata.backchannel_logout_session_required = true;
@@ -320,15 +344,44 @@ ${body}
 </html>`;
 }
 
-function loginPage(uid, clientId, { login = '', error = false } = {}) {
-  return page(`Sign in to ${clientId}`, `${error ? '<p id="error">Invalid username or password</p>' : ''}
+// Authentication levels (acr): a password, or a password and a one-time
+// code. The login page asks for the code only when the client asked for
+// ACR_MFA; the code is always ONE_TIME_CODE (test-only!).
+const ACR_PASSWORD = 'urn:keyway:pwd';
+const ACR_MFA = 'urn:keyway:mfa';
+const ONE_TIME_CODE = '123456';
+
+/** Whether the authorization request asked for the two-factor level. */
+function wantsMfa(params) {
+  return String(params.acr_values ?? '').split(' ').includes(ACR_MFA);
+}
+
+function loginForm(uid, { login = '', error = false, mfa = false } = {}) {
+  const otp = mfa ? `<label for="otp">One-time code (leave empty to sign in with the password only)</label>
+<input id="otp" name="otp" inputmode="numeric" autocomplete="one-time-code">` : '';
+  return `${error ? '<p id="error">Invalid username or password</p>' : ''}
 <form method="post" action="/interaction/${escapeHtml(uid)}/login" autocomplete="off">
 <label for="login">Username</label>
 <input id="login" name="login" value="${escapeHtml(login)}" autofocus required>
 <label for="password">Password</label>
 <input id="password" name="password" type="password" required>
+${otp}
 <button id="submit" type="submit">Sign in</button>
-</form>`);
+</form>`;
+}
+
+function loginPage(uid, clientId, options = {}) {
+  return page(`Sign in to ${clientId}`, loginForm(uid, options));
+}
+
+/** prompt=select_account: continue as the signed-in account, or sign in as another. */
+function selectAccountPage(uid, clientId, accountId) {
+  return page(`Choose an account for ${clientId}`, `<p id="select-account">You are signed in as <strong id="account">${escapeHtml(accountId)}</strong>.</p>
+<form method="post" action="/interaction/${escapeHtml(uid)}/select">
+<button id="continue" type="submit">Continue as ${escapeHtml(accountId)}</button>
+</form>
+<h2>Use another account</h2>
+${loginForm(uid, {})}`);
 }
 
 function consentPage(uid, clientId, accountId, scopes) {
@@ -406,6 +459,26 @@ function restoreOfflineAccess(ctx, client) {
   }
 }
 
+/**
+ * oidc-provider's default policy, plus what Keycloak and the like do:
+ * `acr_values` that the provider session's level does not meet ask for a
+ * new login (oidc-provider itself only does so for essential `acr` claims),
+ * and a `select_account` prompt (the account choice page).
+ */
+function interactionPolicyWithStepUp() {
+  const { Check, Prompt, base } = interactionPolicy;
+  const policy = base();
+  policy.get('login').checks.add(new Check('acr_values_not_met', 'a higher authentication level was requested', (ctx) => {
+    const { oidc } = ctx;
+    const asked = String(oidc.params.acr_values ?? '').split(' ').filter(Boolean);
+    if (asked.length === 0 || ctx.oidc.result?.login) return Check.NO_NEED_TO_PROMPT;
+    if (!oidc.session.accountId) return Check.REQUEST_PROMPT;
+    return asked.includes(oidc.session.acr) ? Check.NO_NEED_TO_PROMPT : Check.REQUEST_PROMPT;
+  }));
+  policy.add(new Prompt({ name: 'select_account', requestable: true }), 1);
+  return policy;
+}
+
 function buildProvider(issuer) {
   const provider = new Provider(issuer, {
     adapter: TestAdapter,
@@ -435,7 +508,9 @@ function buildProvider(issuer) {
     },
     interactions: {
       url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
+      policy: interactionPolicyWithStepUp(),
     },
+    acrValues: [ACR_PASSWORD, ACR_MFA],
     // PKCE is required for every client; oidc-provider 9 only supports S256.
     pkce: { required: () => true },
     // Refresh tokens, like Keycloak: whenever a client allowed the
@@ -493,9 +568,14 @@ ${form}
       backchannelLogout: { enabled: true },
       clientCredentials: { enabled: true },
       pushedAuthorizationRequests: {
-        enabled: true,
+        enabled: !config.disablePar,
         requirePushedAuthorizationRequests: config.requirePar,
       },
+      dPoP: {
+        enabled: true,
+        ...(config.dpopNonce ? { nonceSecret: crypto.randomBytes(32), requireNonce: () => true } : {}),
+      },
+      ...(config.fapi2 ? { fapi: { enabled: true, profile: '2.0' } } : {}),
     },
     async renderError(ctx, out) {
       ctx.type = 'html';
@@ -614,7 +694,9 @@ async function handleInteraction(provider, req, res, uid, action) {
 
   if (req.method === 'GET' && action === undefined) {
     if (prompt.name === 'login') {
-      sendHtml(res, 200, loginPage(uid, clientId));
+      sendHtml(res, 200, loginPage(uid, clientId, { mfa: wantsMfa(params) }));
+    } else if (prompt.name === 'select_account') {
+      sendHtml(res, 200, selectAccountPage(uid, clientId, details.session?.accountId ?? ''));
     } else if (prompt.name === 'consent') {
       const scopes = String(params.scope ?? '').split(' ').filter(Boolean);
       sendHtml(res, 200, consentPage(uid, clientId, details.session?.accountId ?? '', scopes));
@@ -630,14 +712,20 @@ async function handleInteraction(provider, req, res, uid, action) {
   }
 
   const form = await readForm(req);
-  if (action === 'login' && prompt.name === 'login') {
+  if (action === 'login' && (prompt.name === 'login' || prompt.name === 'select_account')) {
     const login = form.get('login') ?? '';
     const user = checkPassword(login, form.get('password') ?? '');
-    if (!user) {
-      sendHtml(res, 200, loginPage(uid, clientId, { login, error: true }));
+    const otp = form.get('otp') ?? '';
+    if (!user || (otp !== '' && otp !== ONE_TIME_CODE)) {
+      sendHtml(res, 200, loginPage(uid, clientId, { login, error: true, mfa: wantsMfa(params) }));
       return;
     }
-    await provider.interactionFinished(req, res, { login: { accountId: user.sub } }, { mergeWithLastSubmission: false });
+    const acr = otp === ONE_TIME_CODE ? ACR_MFA : ACR_PASSWORD;
+    const result = { login: { accountId: user.sub, acr } };
+    if (prompt.name === 'select_account') result.select_account = {};
+    await provider.interactionFinished(req, res, result, { mergeWithLastSubmission: false });
+  } else if (action === 'select' && prompt.name === 'select_account') {
+    await provider.interactionFinished(req, res, { select_account: {} }, { mergeWithLastSubmission: true });
   } else if (action === 'confirm' && prompt.name === 'consent') {
     const consent = await grantConsent(provider, details);
     await provider.interactionFinished(req, res, { consent }, { mergeWithLastSubmission: true });
@@ -657,9 +745,25 @@ function delayMs(value) {
 }
 
 // TEST-ONLY endpoints, no authentication: GET /test/stats, POST /test/revoke?sub=<sub>,
-// POST /test/sign {claims, header?, foreign?}, POST /test/delay {token_ms, token_after_ms?}.
+// POST /test/sign {claims, header?, foreign?}, POST /test/delay {token_ms, token_after_ms?},
+// POST /test/expire-client-keys?client_id=<id>.
 function handleTestEndpoint(req, res, url) {
-  if (url.pathname === '/test/stats' && req.method === 'GET') {
+  if (url.pathname === '/test/expire-client-keys' && req.method === 'POST') {
+    // What the passing of the client's JWKS cache time (at least 60 s in
+    // oidc-provider) would do: the next assertion that no cached key
+    // verifies fetches the client's jwks_uri again.
+    provider.Client.find(url.searchParams.get('client_id') ?? '').then(
+      (client) => {
+        if (!client) {
+          sendJson(res, 404, { error: 'no such client' });
+          return;
+        }
+        client.asymmetricKeyStore.freshUntil = 0;
+        sendJson(res, 200, { client_id: client.clientId });
+      },
+      (err) => sendJson(res, 500, { error: String(err?.message ?? err) }),
+    );
+  } else if (url.pathname === '/test/stats' && req.method === 'GET') {
     sendJson(res, 200, stats);
   } else if (url.pathname === '/test/delay' && req.method === 'POST') {
     readJson(req).then(
@@ -715,7 +819,7 @@ server.on('request', async (req, res) => {
       handleTestEndpoint(req, res, url);
       return;
     }
-    const interaction = /^\/interaction\/([^/]+)(?:\/(login|confirm|abort))?$/.exec(url.pathname);
+    const interaction = /^\/interaction\/([^/]+)(?:\/(login|confirm|abort|select))?$/.exec(url.pathname);
     if (interaction) {
       await handleInteraction(provider, req, res, interaction[1], interaction[2]);
       return;

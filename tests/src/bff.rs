@@ -249,6 +249,7 @@ impl SpaClient {
         let req = LoginRequest {
             provider: None,
             return_to: return_to.map(str::to_owned),
+            ..LoginRequest::default()
         };
         let r = self
             .post("/bff/login", &serde_json::to_value(req).expect("json"))

@@ -3,7 +3,9 @@
 
 pub mod bff;
 pub mod browser;
+pub mod dpop_api;
 pub mod fake_github;
+pub mod fapi;
 pub mod lying_provider;
 pub mod nginx;
 pub mod postgres;
@@ -18,3 +20,4 @@ pub mod tls;
 pub mod trunk;
 pub mod upstream;
 pub mod wait;
+pub mod walk;

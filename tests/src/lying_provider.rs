@@ -116,6 +116,11 @@ pub enum Fault {
     RefreshOtherNonce,
     /// The refreshed ID token's signature is of other claims.
     RefreshBadSignature,
+    /// Discovery advertises DPoP (`dpop_signing_alg_values_supported`:
+    /// ES256), but the token endpoint answers a plain `Bearer` token to a
+    /// request that carries a DPoP proof (RFC 9449 §5: the client must
+    /// refuse it).
+    BearerToDpop,
 }
 
 #[derive(Debug)]
@@ -267,7 +272,7 @@ async fn discovery(State(s): State<Arc<Shared>>) -> Response {
         std::future::pending::<()>().await;
     }
     let i = &s.issuer;
-    axum::Json(json!({
+    let mut document = json!({
         "issuer": i,
         "authorization_endpoint": format!("{i}/authorize"),
         "token_endpoint": format!("{i}/token"),
@@ -284,8 +289,11 @@ async fn discovery(State(s): State<Arc<Shared>>) -> Response {
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported":
             s.fault == Fault::IssAdvertisedButMissing,
-    }))
-    .into_response()
+    });
+    if s.fault == Fault::BearerToDpop {
+        document["dpop_signing_alg_values_supported"] = json!(["ES256"]);
+    }
+    axum::Json(document).into_response()
 }
 
 async fn jwks(State(s): State<Arc<Shared>>) -> Response {

@@ -93,6 +93,26 @@ pub struct ProviderConfig {
     /// then `https://127.0.0.1:<port>`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<ProviderTls>,
+    /// More clients, as oidc-provider client metadata (`client_id`,
+    /// `redirect_uris`, `token_endpoint_auth_method`, `jwks_uri`,
+    /// `dpop_bound_access_tokens`, `require_pushed_authorization_requests`,
+    /// `client_secret` when it has one...): `private_key_jwt` and DPoP
+    /// clients ([`crate::fapi`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub extra_clients: Vec<serde_json::Value>,
+    /// oidc-provider's FAPI 2.0 Security Profile mode (`features.fapi`,
+    /// profile `2.0`): PKCE, `private_key_jwt` assertions whose `aud` is the
+    /// issuer, `redirect_uri` always required.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub fapi2: bool,
+    /// Every DPoP proof must carry a nonce of the provider's
+    /// (`features.dPoP.requireNonce`): a proof without one is answered
+    /// `use_dpop_nonce` with a `DPoP-Nonce` header.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub dpop_nonce: bool,
+    /// Pushed authorization requests off: discovery has no PAR endpoint.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub disable_par: bool,
 }
 
 /// The test provider's TLS setting: a server certificate and key (PEM files)
@@ -180,6 +200,10 @@ impl Default for ProviderConfig {
             require_par: false,
             rotate_refresh_tokens: false,
             tls: None,
+            extra_clients: Vec::new(),
+            fapi2: false,
+            dpop_nonce: false,
+            disable_par: false,
         }
     }
 }
@@ -674,6 +698,18 @@ impl TestProvider {
         let mut url = Url::parse(&format!("{}/test/revoke", self.issuer))
             .map_err(|e| format!("bad issuer {}: {e}", self.issuer))?;
         url.query_pairs_mut().append_pair("sub", sub);
+        let response = send(self.http.post(url.clone())).await?;
+        json_ok(response, url.as_str()).await.map(|_| ())
+    }
+
+    /// TEST-ONLY: marks the cached JWK set of client `client_id` (from its
+    /// `jwks_uri`) stale, as the passing of its cache time would (at least
+    /// 60 s in oidc-provider): the next client assertion that no cached key
+    /// verifies makes the provider fetch the `jwks_uri` again.
+    pub async fn expire_client_keys(&self, client_id: &str) -> Result<(), String> {
+        let mut url = Url::parse(&format!("{}/test/expire-client-keys", self.issuer))
+            .map_err(|e| format!("bad issuer {}: {e}", self.issuer))?;
+        url.query_pairs_mut().append_pair("client_id", client_id);
         let response = send(self.http.post(url.clone())).await?;
         json_ok(response, url.as_str()).await.map(|_| ())
     }

@@ -90,9 +90,11 @@ pub fn sample_session(sub: &str) -> SessionData {
             access_issued_at: now,
             refresh_token: Some(Secret::new("refresh-token-value")),
             id_token: None,
+            dpop_key: None,
         },
         created_at: now,
         last_seen: now,
+        auth: Default::default(),
     }
 }
 

@@ -50,8 +50,9 @@ async fn metrics_follow_logins_refreshes_proxy_and_logouts() {
     let (_other_provider, other_bff) = stack().await;
 
     let before = scrape(&bff).await;
-    let started = r#"keyway_logins_total{provider="default",outcome="started"}"#;
-    let completed = r#"keyway_logins_total{provider="default",outcome="completed"}"#;
+    let started = r#"keyway_logins_total{provider="default",outcome="started",kind="interactive"}"#;
+    let completed =
+        r#"keyway_logins_total{provider="default",outcome="completed",kind="interactive"}"#;
     assert_eq!(value(&before, started), Some(0.0), "{before}");
     assert!(
         before.contains("# TYPE keyway_proxy_request_duration_seconds histogram"),
@@ -111,7 +112,7 @@ async fn metrics_follow_logins_refreshes_proxy_and_logouts() {
     assert_eq!(
         value(
             &text,
-            r#"keyway_logins_total{provider="unknown",outcome="failed"}"#
+            r#"keyway_logins_total{provider="unknown",outcome="failed",kind="unknown"}"#
         ),
         Some(1.0),
         "{text}"
@@ -119,7 +120,7 @@ async fn metrics_follow_logins_refreshes_proxy_and_logouts() {
     assert_eq!(
         value(
             &text,
-            r#"keyway_logins_total{provider="default",outcome="failed"}"#
+            r#"keyway_logins_total{provider="default",outcome="failed",kind="interactive"}"#
         ),
         Some(1.0),
         "{text}"

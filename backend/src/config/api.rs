@@ -44,6 +44,17 @@ pub struct ApiSettings {
     /// Request headers forwarded to this API beyond the standard ones
     /// (lowercase names).
     pub forward_headers: Vec<String>,
+    /// Whether the token goes with a DPoP proof (`Authorization: DPoP`):
+    /// the provider's `dpop`, whose tokens are bound to a key.
+    pub dpop: bool,
+    /// Step-up: the authentication levels (`acr`) a session needs for this
+    /// API (any of them); empty: any level.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub require_acr: Vec<String>,
+    /// Step-up: the longest time since the user authenticated that this
+    /// API accepts.
+    #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    pub max_auth_age: Option<Duration>,
 }
 
 /// Request headers that are never forwarded to an API, whatever its
@@ -54,6 +65,7 @@ pub(crate) const NEVER_FORWARDED: &[&str] = &[
     "connection",
     "content-length",
     "cookie",
+    "dpop",
     "forwarded",
     "host",
     "keep-alive",
@@ -124,6 +136,7 @@ fn read_one(
         }
     };
     let provider = provider(errs, &key("provider"), raw.provider.as_deref(), providers);
+    let dpop = dpop(errs, &key("dpop"), raw.dpop, provider.as_deref(), providers);
     let forward_headers = forward_headers(
         errs,
         &key("forward_headers"),
@@ -133,6 +146,7 @@ fn read_one(
         .timeout
         .as_deref()
         .map(|t| duration(errs, || key("timeout"), Some(t), Duration::from_secs(10)));
+    let (require_acr, max_auth_age) = step_up(errs, &key, raw, token);
     if errs.count() > before {
         return None;
     }
@@ -146,7 +160,73 @@ fn read_one(
         max_body: raw.max_body.unwrap_or(1024 * 1024),
         allow_http,
         forward_headers,
+        require_acr,
+        max_auth_age,
+        dpop,
     })
+}
+
+/// `require_acr` and `max_auth_age`: levels that travel in RFC 9470
+/// challenges and `acr_values` (printable ASCII, no quotes), and only for
+/// APIs that take the user's token (a client token has no user to step up).
+fn step_up(
+    errs: &mut ConfigErrors,
+    key: &dyn Fn(&str) -> String,
+    raw: &RawApi,
+    token: ApiToken,
+) -> (Vec<String>, Option<Duration>) {
+    let require_acr = raw.require_acr.clone().unwrap_or_default();
+    if require_acr.iter().any(|a| {
+        a.is_empty()
+            || !a
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+    }) {
+        errs.push(
+            key("require_acr"),
+            "each level must be printable ASCII without spaces, quotes or backslashes",
+        );
+    }
+    let max_auth_age = raw
+        .max_auth_age
+        .as_deref()
+        .map(|t| duration(errs, || key("max_auth_age"), Some(t), Duration::ZERO));
+    if (!require_acr.is_empty() || max_auth_age.is_some()) && token != ApiToken::User {
+        errs.push(
+            key("require_acr"),
+            "require_acr and max_auth_age need token = \"user\": only a user can step up",
+        );
+    }
+    (require_acr, max_auth_age)
+}
+
+/// DPoP follows the provider: its tokens are bound (then every call needs a
+/// proof) or not (then there is no key to prove). A setting that
+/// contradicts the provider is refused rather than sending tokens the API
+/// must reject.
+fn dpop(
+    errs: &mut ConfigErrors,
+    setting: &str,
+    raw: Option<bool>,
+    provider: Option<&str>,
+    providers: &[ProviderSettings],
+) -> bool {
+    let bound = providers
+        .iter()
+        .find(|p| Some(p.id.as_str()) == provider)
+        .is_some_and(|p| p.dpop);
+    match raw {
+        Some(true) if !bound => errs.push(
+            setting,
+            "the API's provider does not bind its tokens with DPoP: set dpop = true on the provider",
+        ),
+        Some(false) if bound => errs.push(
+            setting,
+            "the API's provider binds its tokens with DPoP, so they go with a proof: remove dpop = false",
+        ),
+        _ => {}
+    }
+    bound
 }
 
 fn forward_headers(errs: &mut ConfigErrors, setting: &str, raw: Option<&[String]>) -> Vec<String> {

@@ -13,8 +13,10 @@
 //! drift from what Keyway runs with.
 
 mod api;
+mod client_auth;
 mod error;
 mod presets;
+mod profile;
 mod provider;
 mod raw;
 mod server;
@@ -25,8 +27,10 @@ mod values;
 
 pub(crate) use api::NEVER_FORWARDED;
 pub use api::{ApiSettings, ApiToken};
+pub use client_auth::{AssertionAudience, ClientAuthMethod};
 pub use error::{ConfigError, ConfigErrors};
 pub use presets::NAMES as PRESET_NAMES;
+pub use profile::Profile;
 pub use provider::{
     ClaimMap, OAuth2Endpoints, OAuth2Settings, OidcSettings, Protocol, ProviderSettings,
 };
@@ -80,6 +84,10 @@ pub struct Config {
     pub providers: Vec<ProviderSettings>,
     /// Upstream APIs for the proxy.
     pub apis: Vec<ApiSettings>,
+    /// How far the provider's clock may be from Keyway's when a login's
+    /// `auth_time` is checked against `max_age`.
+    #[serde(with = "humantime_serde")]
+    pub clock_skew: Duration,
 }
 
 /// An origin as the user writes it (no trailing slash).
@@ -180,6 +188,7 @@ impl Config {
             session,
             providers,
             apis,
+            clock_skew: server.clock_skew,
         })
     }
 
@@ -190,5 +199,7 @@ impl Config {
     }
 }
 
+#[cfg(test)]
+mod fapi_tests;
 #[cfg(test)]
 mod tests;

@@ -4,11 +4,14 @@
 //! provider with configured endpoints and a claim map. Presets fill in
 //! defaults; what the user writes wins.
 
+use super::client_auth::{self, AssertionAudience, ClientAuthMethod};
 use super::error::ConfigErrors;
 use super::presets::{self, Preset, PresetParams};
+use super::profile::{self, Profile};
 use super::raw::{RawClaims, RawProvider};
 use super::sources::Sources;
 use super::values::{is_identifier, secret_file, secure_url, unknown_keys};
+use crate::jose::PrivateKey;
 use crate::secret::Secret;
 use keyway_shared::ProviderKind;
 use serde::Serialize;
@@ -102,8 +105,9 @@ pub struct ProviderSettings {
     pub preset: Option<String>,
     /// The client id registered at the provider.
     pub client_id: String,
-    /// The client secret.
-    pub client_secret: Secret,
+    /// The client secret (none with `private_key_jwt`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<Secret>,
     /// The redirect URI registered at the provider: `PUBLIC_URL/callback/{id}`
     /// (`PUBLIC_URL/callback` when there is only one provider).
     pub redirect_uri: Url,
@@ -115,6 +119,25 @@ pub struct ProviderSettings {
     pub par: bool,
     /// The protocol and its issuer or endpoints.
     pub protocol: Protocol,
+    /// The security profile the provider demands (`fapi2`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<Profile>,
+    /// Whether its tokens are DPoP-bound (RFC 9449).
+    pub dpop: bool,
+    /// How Keyway authenticates to it (`None`: `client_secret_basic`, or
+    /// `client_secret_post` when the provider advertises only that).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_auth: Option<ClientAuthMethod>,
+    /// The `private_key_jwt` keys: the first signs, all are published at
+    /// `/bff/jwks` (shown by key id and algorithm only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub private_keys: Vec<PrivateKey>,
+    /// The `aud` of client assertions.
+    pub assertion_audience: AssertionAudience,
+    /// Whether the ID token's `acr` is only advice: a login whose `acr` is
+    /// not among the `acr_values` asked for is kept (and logged) instead of
+    /// refused.
+    pub acr_advisory: bool,
 }
 
 impl ProviderSettings {
@@ -139,6 +162,7 @@ const RESERVED_AUTH_PARAMS: &[&str] = &[
     "code_challenge_method",
     "request_uri",
     "request",
+    "dpop_jkt",
 ];
 
 /// Reads and checks every provider; the redirect URIs follow from how many
@@ -175,13 +199,13 @@ pub(super) fn read_all(
 }
 
 /// Names the fields of one provider.
-struct Names<'a> {
-    src: &'a Sources,
+pub(super) struct Names<'a> {
+    pub(super) src: &'a Sources,
     index: usize,
 }
 
 impl Names<'_> {
-    fn of(&self, field: &str) -> String {
+    pub(super) fn of(&self, field: &str) -> String {
         self.src.provider_field(self.index, field)
     }
 
@@ -207,7 +231,19 @@ fn read_one(
             "missing: the client id registered at the provider",
         );
     }
-    let client_secret = secret(errs, names, raw);
+    let oidc = matches!(protocol, Some(Protocol::Oidc(_)));
+    let profile = profile::read(errs, names, raw, oidc);
+    let auth = client_auth::read(errs, names, raw, profile.profile);
+    if !oidc && protocol.is_some() && auth.method.is_some_and(ClientAuthMethod::is_jwt) {
+        errs.push(
+            names.of("client_auth"),
+            "client assertions are supported for OpenID Connect providers only",
+        );
+    }
+    let client_secret = match auth.method {
+        Some(m) if !m.needs_secret() => optional_secret(errs, names, raw),
+        _ => secret(errs, names, raw),
+    };
     let auth_params = auth_params(errs, names, raw);
     let id = raw
         .id
@@ -230,12 +266,21 @@ fn read_one(
         id,
         preset: raw.preset.clone().filter(|p| p != "oidc"),
         client_id: client_id?,
-        client_secret: client_secret?,
+        client_secret: match auth.method {
+            Some(m) if !m.needs_secret() => client_secret,
+            _ => Some(client_secret?),
+        },
         redirect_uri: Url::parse("http://unset.invalid/").expect("literal"),
         scopes,
         auth_params,
-        par: raw.par.unwrap_or(false),
+        par: profile.par,
         protocol,
+        profile: profile.profile,
+        dpop: profile.dpop,
+        client_auth: auth.method,
+        private_keys: auth.keys,
+        assertion_audience: auth.audience,
+        acr_advisory: raw.acr_advisory.unwrap_or(false),
     })
 }
 
@@ -455,6 +500,22 @@ fn secret(errs: &mut ConfigErrors, names: &Names<'_>, raw: &RawProvider) -> Opti
         "missing: the client secret (Keyway is a confidential client)",
     );
     None
+}
+
+/// The client secret when one is given, for a method that does not need it.
+fn optional_secret(
+    errs: &mut ConfigErrors,
+    names: &Names<'_>,
+    raw: &RawProvider,
+) -> Option<Secret> {
+    let given = raw.client_secret.is_some()
+        || raw.client_secret_env.is_some()
+        || raw.client_secret_file.is_some();
+    if given {
+        secret(errs, names, raw)
+    } else {
+        None
+    }
 }
 
 fn auth_params(

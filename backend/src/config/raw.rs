@@ -25,6 +25,7 @@ pub(super) struct RawConfig {
     pub refresh_skew: Option<String>,
     pub shutdown_timeout: Option<String>,
     pub tls_ca_file: Option<PathBuf>,
+    pub clock_skew: Option<String>,
     pub server: RawServer,
     pub session: RawSession,
     pub providers: Vec<RawProvider>,
@@ -76,6 +77,7 @@ pub(super) struct RawProvider {
     pub client_secret_file: Option<PathBuf>,
     pub scopes: Option<Vec<String>>,
     pub auth_params: Option<BTreeMap<String, String>>,
+    pub acr_advisory: Option<bool>,
     pub authorization_endpoint: Option<String>,
     pub token_endpoint: Option<String>,
     pub userinfo_endpoint: Option<String>,
@@ -88,6 +90,15 @@ pub(super) struct RawProvider {
     pub realm: Option<String>,
     pub domain: Option<String>,
     pub authorization_server: Option<String>,
+    pub profile: Option<String>,
+    pub dpop: Option<bool>,
+    pub client_auth: Option<String>,
+    /// Only from the environment (`KEYWAY_PRIVATE_KEY`): refused in the file.
+    pub private_key: Option<String>,
+    pub private_key_env: Option<String>,
+    pub private_key_file: Option<OneOrMany>,
+    pub private_key_alg: Option<String>,
+    pub assertion_audience: Option<String>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }
@@ -134,6 +145,9 @@ pub(super) struct RawApi {
     pub max_body: Option<usize>,
     pub allow_http: Option<bool>,
     pub forward_headers: Option<Vec<String>>,
+    pub dpop: Option<bool>,
+    pub require_acr: Option<Vec<String>>,
+    pub max_auth_age: Option<String>,
     #[serde(flatten)]
     pub unknown: Unknown,
 }

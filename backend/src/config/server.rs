@@ -65,6 +65,7 @@ pub(super) struct Server {
     pub shutdown_timeout: Duration,
     pub tls_ca_file: Option<PathBuf>,
     pub limits: ServerLimits,
+    pub clock_skew: Duration,
 }
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -129,6 +130,7 @@ pub(super) fn read(errs: &mut ConfigErrors, src: &Sources, raw: &RawConfig) -> S
         shutdown_timeout: time(errs, "shutdown_timeout", &raw.shutdown_timeout, 30),
         tls_ca_file: raw.tls_ca_file.clone(),
         limits: limits(errs, src, &raw.server),
+        clock_skew: time(errs, "clock_skew", &raw.clock_skew, 60),
     }
 }
 

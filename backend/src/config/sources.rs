@@ -104,6 +104,31 @@ const ENV: &[(&str, &str, Shape)] = &[
         "providers.0.authorization_server",
         Shape::Text,
     ),
+    ("KEYWAY_PROFILE", "providers.0.profile", Shape::Text),
+    ("KEYWAY_DPOP", "providers.0.dpop", Shape::Bool),
+    ("KEYWAY_CLIENT_AUTH", "providers.0.client_auth", Shape::Text),
+    ("KEYWAY_PRIVATE_KEY", "providers.0.private_key", Shape::Text),
+    (
+        "KEYWAY_PRIVATE_KEY_FILE",
+        "providers.0.private_key_file",
+        Shape::Words,
+    ),
+    (
+        "KEYWAY_PRIVATE_KEY_ALG",
+        "providers.0.private_key_alg",
+        Shape::Text,
+    ),
+    (
+        "KEYWAY_ASSERTION_AUDIENCE",
+        "providers.0.assertion_audience",
+        Shape::Text,
+    ),
+    ("KEYWAY_CLOCK_SKEW", "clock_skew", Shape::Text),
+    (
+        "KEYWAY_ACR_ADVISORY",
+        "providers.0.acr_advisory",
+        Shape::Bool,
+    ),
 ];
 
 /// The environment variable that sets model key `path`, if any.

@@ -150,7 +150,7 @@ fn file_with_several_providers_apis_and_secret_from_env() {
     )
     .unwrap();
     assert_eq!(c.providers.len(), 2);
-    assert_eq!(c.providers[0].client_secret.expose(), "a");
+    assert_eq!(c.providers[0].client_secret.as_ref().unwrap().expose(), "a");
     assert_eq!(c.session.idle_timeout, Duration::from_secs(3600));
     assert_eq!(c.apis[0].token, ApiToken::User);
     assert_eq!(c.apis[0].provider, "corp");

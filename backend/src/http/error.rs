@@ -67,7 +67,8 @@ pub(crate) fn status_of(e: &Error) -> StatusCode {
         | ProviderDenied { .. }
         | InvalidRequest(_) => StatusCode::BAD_REQUEST,
         SessionProviderMismatch => StatusCode::FORBIDDEN,
-        Unauthenticated | SessionExpired(_) => StatusCode::UNAUTHORIZED,
+        Unauthenticated | SessionExpired(_) | StepUpRequired(_) => StatusCode::UNAUTHORIZED,
+        UnknownSession => StatusCode::NOT_FOUND,
         UnknownApi => StatusCode::NOT_FOUND,
         Upstream(_) => StatusCode::BAD_GATEWAY,
         UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
@@ -110,14 +111,15 @@ impl ApiError {
         }
     }
 
-    /// The contract's body.
-    #[cfg(test)]
+    /// The contract's body (with a step-up's `acr_values` and `max_age`).
     fn body(&self) -> ErrorBody {
         let (_, code, message) = self.parts();
-        ErrorBody {
-            error: code.to_owned(),
-            message,
+        let mut body = ErrorBody::new(code, message);
+        if let ApiError::Domain(Error::StepUpRequired(step_up)) = self {
+            body.acr_values = step_up.acr_values.clone();
+            body.max_age = step_up.max_age;
         }
+        body
     }
 }
 
@@ -129,7 +131,7 @@ impl IntoResponse for Error {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, code, message) = self.parts();
+        let (status, code, _) = self.parts();
         if status.is_server_error() {
             tracing::error!(error = code, reason = %self, "request failed");
         } else if matches!(
@@ -140,10 +142,7 @@ impl IntoResponse for ApiError {
         } else {
             tracing::warn!(error = code, reason = %self, "request refused");
         }
-        let body = ErrorBody {
-            error: code.to_owned(),
-            message,
-        };
+        let body = self.body();
         let mut response = (status, Json(body)).into_response();
         response
             .headers_mut()
@@ -190,5 +189,16 @@ mod tests {
             description: None,
         };
         assert_eq!(ApiError::from(denied).body().error, "access_denied");
+        let step_up = ApiError::from(Error::StepUpRequired(crate::error::StepUp {
+            acr_values: Some("urn:mfa".into()),
+            max_age: Some(300),
+            source: "policy",
+        }));
+        assert_eq!(step_up.parts().0, StatusCode::UNAUTHORIZED);
+        let body = serde_json::to_value(step_up.body()).unwrap();
+        assert_eq!(body["error"], "step_up_required");
+        assert_eq!(body["acr_values"], "urn:mfa");
+        assert_eq!(body["max_age"], 300);
+        assert_eq!(status_of(&Error::UnknownSession), StatusCode::NOT_FOUND);
     }
 }

@@ -7,12 +7,15 @@ use crate::app::App;
 use crate::error::Error;
 use crate::metrics::BackchannelOutcome;
 use crate::provider::error::ProtocolError;
-use crate::{backchannel, login, proxy, tokens};
+use crate::{backchannel, login, own_sessions, proxy, tokens};
 use axum::Json;
 use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use keyway_shared::{CallbackRequest, LoginRequest, LoginResponse, LogoutResponse, ProviderInfo};
+use keyway_shared::{
+    CallbackRequest, LoginRequest, LoginResponse, LogoutResponse, ProviderInfo, SessionInfo,
+    SessionsEnded,
+};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -84,11 +87,18 @@ pub(crate) async fn login_start(
     headers: HeaderMap,
     JsonBody(body): JsonBody<LoginRequest>,
 ) -> Result<Response, ApiError> {
+    let options = login::options::RequestedOptions {
+        prompt: body.prompt.as_deref(),
+        max_age: body.max_age,
+        acr_values: body.acr_values.as_deref(),
+        login_hint: body.login_hint.as_deref(),
+    };
     let started = login::start(
         &app,
         &headers,
         body.provider.as_deref(),
         body.return_to.as_deref(),
+        &options,
     )
     .await?;
     let body = Json(LoginResponse {
@@ -102,16 +112,27 @@ pub(crate) async fn login_start(
 pub(crate) struct LoginQuery {
     provider: Option<String>,
     return_to: Option<String>,
+    prompt: Option<String>,
+    max_age: Option<i64>,
+    acr_values: Option<String>,
+    login_hint: Option<String>,
 }
 
-/// `GET /bff/login?provider=&return_to=`: `302` to the provider (links without JS).
+/// `GET /bff/login?provider=&return_to=&prompt=&max_age=&acr_values=&login_hint=`:
+/// `302` to the provider (links without JS).
 pub(crate) async fn login_redirect(
     State(app): State<App>,
     headers: HeaderMap,
     QueryParams(q): QueryParams<LoginQuery>,
 ) -> Result<Response, ApiError> {
     let provider = q.provider.as_deref().filter(|p| !p.is_empty());
-    let started = login::start(&app, &headers, provider, q.return_to.as_deref()).await?;
+    let options = login::options::RequestedOptions {
+        prompt: q.prompt.as_deref(),
+        max_age: q.max_age,
+        acr_values: q.acr_values.as_deref(),
+        login_hint: q.login_hint.as_deref(),
+    };
+    let started = login::start(&app, &headers, provider, q.return_to.as_deref(), &options).await?;
     let location = HeaderValue::try_from(started.authorization_url)
         .map_err(|_| Error::Internal("authorization URL is not a header value".into()))?;
     let response = (StatusCode::FOUND, [(header::LOCATION, location)]).into_response();
@@ -171,8 +192,14 @@ pub(crate) async fn userinfo(
         .providers
         .get(Some(&data.provider))
         .ok_or(Error::UnknownProvider)?;
+    let dpop = tokens::binding::key_of(data.tokens.dpop_key.as_ref())?;
     let json = provider
-        .userinfo(&app.http, &data.tokens.access_token, &data.identity.sub)
+        .userinfo(
+            &app.http,
+            &data.tokens.access_token,
+            &data.identity.sub,
+            dpop.as_ref(),
+        )
         .await?;
     Ok(Json(json).into_response())
 }
@@ -191,6 +218,40 @@ pub(crate) async fn logout(
         Json(LogoutResponse { end_session_url }),
     )
         .into_response())
+}
+
+/// `GET /bff/sessions`: the signed-in user's sessions on every instance.
+pub(crate) async fn sessions(
+    State(app): State<App>,
+    CurrentSession(session): CurrentSession,
+) -> Result<Json<Vec<SessionInfo>>, ApiError> {
+    Ok(Json(own_sessions::list(&app, &session).await?))
+}
+
+/// `DELETE /bff/sessions/{handle}`: ends one of the user's sessions (the
+/// current one too, whose cookie is then cleared).
+pub(crate) async fn end_session(
+    State(app): State<App>,
+    CurrentSession(session): CurrentSession,
+    Path(handle): Path<String>,
+) -> Result<Response, ApiError> {
+    let was_current = own_sessions::end(&app, &session, &handle).await?;
+    let mut response = Json(SessionsEnded { ended: 1 }).into_response();
+    if was_current {
+        response
+            .headers_mut()
+            .append(header::SET_COOKIE, app.cookies.clear_session());
+    }
+    Ok(response)
+}
+
+/// `POST /bff/sessions/end-others`: ends every other session of the user.
+pub(crate) async fn end_other_sessions(
+    State(app): State<App>,
+    CurrentSession(session): CurrentSession,
+) -> Result<Json<SessionsEnded>, ApiError> {
+    let ended = own_sessions::end_others(&app, &session).await?;
+    Ok(Json(SessionsEnded { ended }))
 }
 
 /// `POST /bff/backchannel-logout` (form `logout_token=<JWT>`).

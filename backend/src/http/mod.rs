@@ -9,6 +9,7 @@
 pub(crate) mod error;
 pub(crate) mod extract;
 pub(crate) mod handlers;
+pub(crate) mod jwks;
 pub(crate) mod middleware;
 pub(crate) mod server;
 pub(crate) mod static_files;
@@ -16,7 +17,7 @@ pub(crate) mod static_files;
 use crate::app::App;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderName, HeaderValue, header};
-use axum::routing::{any, get, post};
+use axum::routing::{any, delete, get, post};
 use axum::{Router, middleware as mw};
 use error::ApiError;
 use static_files::StaticSite;
@@ -69,10 +70,17 @@ fn bff_routes() -> Router<App> {
         .route("/bff/user", get(handlers::user))
         .route("/bff/userinfo", get(handlers::userinfo))
         .route("/bff/logout", post(handlers::logout))
+        .route("/bff/sessions", get(handlers::sessions))
+        .route(
+            "/bff/sessions/end-others",
+            post(handlers::end_other_sessions),
+        )
+        .route("/bff/sessions/{handle}", delete(handlers::end_session))
         .route(
             "/bff/backchannel-logout",
             post(handlers::backchannel_logout),
         )
+        .route("/bff/jwks", get(jwks::jwks))
         .route("/bff/api/{name}", any(handlers::api))
         .route("/bff/api/{name}/{*rest}", any(handlers::api))
         .route("/bff/{*rest}", any(|| async { ApiError::NotFound }))

@@ -15,6 +15,9 @@
 //! the client's credentials), the ID token validated, the old session (if
 //! any) destroyed and a new one created under a new id.
 
+pub(crate) mod device;
+pub(crate) mod level;
+pub(crate) mod options;
 pub mod pending;
 pub mod return_to;
 
@@ -23,9 +26,10 @@ use crate::error::Error;
 use crate::provider::error::{clean_description, clean_error_code};
 use crate::provider::{Callback, Pending};
 use crate::session::cookie;
-use crate::session::data::{SessionData, Tokens, now_secs};
-use axum::http::{HeaderMap, HeaderValue};
+use crate::session::data::{AuthInfo, SessionData, Tokens, now_secs};
+use axum::http::{HeaderMap, HeaderValue, header};
 use keyway_shared::{CallbackRequest, CallbackResponse};
+use options::{LoginKind, RequestedOptions};
 use pending::{NotFound, PendingLogin};
 
 /// What a started login hands back to the HTTP layer.
@@ -47,19 +51,31 @@ pub(crate) struct Finished {
     pub set_cookies: Vec<HeaderValue>,
 }
 
-/// Starts a login.
+/// Starts a login with the request's login options (`prompt`, `max_age`,
+/// `acr_values`, `login_hint`), each checked and refused by name when bad
+/// or not taken by the provider.
 pub(crate) async fn start(
     app: &App,
     headers: &HeaderMap,
     provider: Option<&str>,
     return_to: Option<&str>,
+    requested: &RequestedOptions<'_>,
 ) -> Result<Started, Error> {
     let return_to = match return_to {
         None => "/".to_owned(),
         Some(r) => return_to::validate(r).map_err(Error::InvalidReturnTo)?,
     };
+    let params = options::parse(requested)?;
     let provider = app.providers.get(provider).ok_or(Error::UnknownProvider)?;
-    let request = provider.authorization_request(&app.http).await?;
+    if params != Default::default() {
+        let support = provider.login_support(&app.http).await?;
+        options::check_support(provider.id(), &params, &support)?;
+    }
+    let kind = LoginKind::of(&params);
+    let dpop = provider.new_login_key();
+    let request = provider
+        .authorization_request(&app.http, &params, dpop.as_ref())
+        .await?;
     let login = PendingLogin {
         state: request.state,
         verifier: request.verifier,
@@ -68,13 +84,17 @@ pub(crate) async fn start(
         issuer: request.issuer,
         return_to,
         created_at: now_secs(),
+        kind,
+        acr_values: params.acr_values.clone(),
+        max_age: params.max_age.map(|d| d.as_secs()),
+        dpop_key: dpop.map(|k| k.stored().clone()),
     };
     // The cookie outlives the login by an hour, so that a late callback is
     // told `login_expired` rather than `invalid_state`.
     let lifetime = app.config.session.login_timeout + std::time::Duration::from_secs(3600);
     let set_cookies = pending::store(&app.cookie_codec, &app.cookies, headers, &login, lifetime);
-    tracing::info!(provider = %provider.id(), "login started");
-    app.metrics.login_started(provider.id());
+    tracing::info!(provider = %provider.id(), kind = kind.label(), "login started");
+    app.metrics.login_started(provider.id(), kind.label());
     Ok(Started {
         authorization_url: request.url.to_string(),
         set_cookies,
@@ -90,21 +110,26 @@ pub(crate) async fn callback(
     body: CallbackRequest,
 ) -> Finished {
     let mut set_cookies = Vec::new();
-    let mut provider = None;
+    let mut started = None;
     let result = checked(
         app,
         headers,
         path_provider,
         body,
         &mut set_cookies,
-        &mut provider,
+        &mut started,
     )
     .await;
+    let provider = started.as_ref().map(|(p, _)| p.as_str());
+    let kind = started.as_ref().map(|(_, k)| *k);
     match &result {
-        Ok(_) => app
+        Ok(_) => app.metrics.login_completed(
+            provider.unwrap_or_default(),
+            kind.unwrap_or_default().label(),
+        ),
+        Err(e) => app
             .metrics
-            .login_completed(provider.as_deref().unwrap_or_default()),
-        Err(e) => app.metrics.login_failed(provider.as_deref(), e.code()),
+            .login_failed(provider, kind.map(LoginKind::label), e.code()),
     }
     Finished {
         result,
@@ -118,10 +143,10 @@ async fn checked(
     path_provider: Option<&str>,
     body: CallbackRequest,
     set_cookies: &mut Vec<HeaderValue>,
-    provider_id: &mut Option<String>,
+    started: &mut Option<(String, LoginKind)>,
 ) -> Result<CallbackResponse, Error> {
     let login = take_pending(app, headers, body.state.as_deref(), set_cookies).await?;
-    *provider_id = Some(login.provider.clone());
+    *started = Some((login.provider.clone(), login.kind));
     if now_secs().saturating_sub(login.created_at) > app.config.session.login_timeout.as_secs() {
         return Err(Error::LoginExpired);
     }
@@ -151,10 +176,12 @@ async fn checked(
         .code
         .filter(|c| !c.is_empty())
         .ok_or_else(|| Error::InvalidRequest("code is missing".into()))?;
+    let dpop = crate::tokens::binding::key_of(login.dpop_key.as_ref())?;
     let pending = Pending {
         verifier: &login.verifier,
         nonce: login.nonce.as_deref(),
         issuer: login.issuer.as_deref(),
+        dpop: dpop.as_ref(),
     };
     let callback = Callback {
         code,
@@ -164,9 +191,39 @@ async fn checked(
         .complete_login(&app.http, callback, &pending)
         .await?;
     let now = now_secs();
-    let data = SessionData {
+    let skew = app.config.clock_skew.as_secs();
+    level::check(
+        &login,
+        &logged_in.level,
+        skew,
+        provider.settings().acr_advisory,
+        now,
+    )?;
+    let mut data = session_data(headers, provider.id(), logged_in, now);
+    // The tokens are bound to the login's key: it stays with them.
+    data.tokens.dpop_key = login.dpop_key.clone();
+    let user = data.user(&app.config.session);
+    start_session(app, headers, data, set_cookies).await?;
+    tracing::info!(provider = %provider.id(), kind = login.kind.label(), "login completed");
+    Ok(CallbackResponse {
+        user,
+        return_to: login.return_to,
+    })
+}
+
+/// The new session of a completed login at time `now`.
+fn session_data(
+    headers: &HeaderMap,
+    provider: &str,
+    logged_in: crate::provider::LoggedIn,
+    now: u64,
+) -> SessionData {
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
+    SessionData {
         identity: logged_in.identity,
-        provider: provider.id().to_owned(),
+        provider: provider.to_owned(),
         sid: logged_in.sid,
         nonce: logged_in.nonce,
         tokens: Tokens {
@@ -175,17 +232,16 @@ async fn checked(
             access_token: logged_in.tokens.access_token,
             refresh_token: logged_in.tokens.refresh_token,
             id_token: logged_in.tokens.id_token,
+            dpop_key: None,
         },
         created_at: now,
         last_seen: now,
-    };
-    let user = data.user(&app.config.session);
-    start_session(app, headers, data, set_cookies).await?;
-    tracing::info!(provider = %provider.id(), "login completed");
-    Ok(CallbackResponse {
-        user,
-        return_to: login.return_to,
-    })
+        auth: AuthInfo {
+            acr: logged_in.level.acr,
+            auth_time: logged_in.level.auth_time,
+            user_agent: device::summary(user_agent),
+        },
+    }
 }
 
 /// The pending login of `state`, used once: its cookie is removed, and the

@@ -50,6 +50,23 @@ pub struct PendingLogin {
     pub return_to: String,
     /// When it was started (seconds since the epoch).
     pub created_at: u64,
+    /// The DPoP key whose thumbprint went out as `dpop_jkt`, if the
+    /// provider binds tokens.
+    #[serde(
+        with = "crate::secret::stored::option",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub dpop_key: Option<crate::secret::Secret>,
+    /// Interactive, silent or step-up (for the metrics and logs).
+    #[serde(default)]
+    pub kind: super::options::LoginKind,
+    /// The `acr_values` asked for: the ID token's `acr` must be one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acr_values: Vec<String>,
+    /// The `max_age` asked for, in seconds: `auth_time` must be that recent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<u64>,
 }
 
 impl std::fmt::Debug for PendingLogin {
@@ -57,6 +74,7 @@ impl std::fmt::Debug for PendingLogin {
         f.debug_struct("PendingLogin")
             .field("provider", &self.provider)
             .field("created_at", &self.created_at)
+            .field("kind", &self.kind)
             .finish_non_exhaustive()
     }
 }
@@ -154,6 +172,10 @@ mod tests {
             issuer: None,
             return_to: "/".into(),
             created_at,
+            dpop_key: None,
+            kind: Default::default(),
+            acr_values: Vec::new(),
+            max_age: None,
         }
     }
 

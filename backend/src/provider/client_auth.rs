@@ -6,8 +6,12 @@
 //! advertises nothing must accept; `client_secret_post` is used when the
 //! provider advertises it and not basic. With basic, the id and secret are
 //! form-encoded before they are joined (RFC 6749 §2.3.1), so a secret with
-//! `:` or `%` in it still works.
+//! `:` or `%` in it still works. A configured `client_auth` wins over the
+//! negotiation; `client_secret_jwt` and `private_key_jwt` send a fresh
+//! client assertion ([`super::client_assertion`]) with every request.
 
+use super::client_assertion::Assertions;
+use crate::config::ClientAuthMethod;
 use crate::secret::Secret;
 use openidconnect::core::CoreClientAuthMethod;
 
@@ -18,6 +22,10 @@ pub enum ClientAuth {
     Basic,
     /// `client_id` and `client_secret` in the form body.
     Post,
+    /// `client_id` and an HS256 client assertion keyed by the secret.
+    SecretJwt,
+    /// `client_id` and a client assertion signed with Keyway's private key.
+    PrivateKeyJwt,
 }
 
 impl ClientAuth {
@@ -33,12 +41,35 @@ impl ClientAuth {
         }
     }
 
-    /// The same method for openidconnect's and oauth2's clients.
+    /// The configured method, else the negotiated one.
+    pub fn configured_or(
+        configured: Option<ClientAuthMethod>,
+        methods: Option<&[CoreClientAuthMethod]>,
+    ) -> Self {
+        match configured {
+            None => Self::negotiate(methods),
+            Some(ClientAuthMethod::ClientSecretBasic) => ClientAuth::Basic,
+            Some(ClientAuthMethod::ClientSecretPost) => ClientAuth::Post,
+            Some(ClientAuthMethod::ClientSecretJwt) => ClientAuth::SecretJwt,
+            Some(ClientAuthMethod::PrivateKeyJwt) => ClientAuth::PrivateKeyJwt,
+        }
+    }
+
+    /// The same method for openidconnect's and oauth2's clients (the
+    /// assertion methods send the client id in the body, the assertion as
+    /// extra parameters: [`Credentials::token_params`]).
     pub fn auth_type(self) -> oauth2::AuthType {
         match self {
             ClientAuth::Basic => oauth2::AuthType::BasicAuth,
-            ClientAuth::Post => oauth2::AuthType::RequestBody,
+            ClientAuth::Post | ClientAuth::SecretJwt | ClientAuth::PrivateKeyJwt => {
+                oauth2::AuthType::RequestBody
+            }
         }
+    }
+
+    /// Whether the client secret goes to the provider as it is (basic, post).
+    pub fn sends_secret(self) -> bool {
+        matches!(self, ClientAuth::Basic | ClientAuth::Post)
     }
 }
 
@@ -51,18 +82,32 @@ pub struct Credentials {
     pub secret: Secret,
     /// The method.
     pub auth: ClientAuth,
+    /// What client assertions are made of (the assertion methods only).
+    pub assertions: Option<Assertions>,
 }
 
 impl Credentials {
+    /// The parameters that authenticate a token request to `token_url`
+    /// (a fresh assertion each time); none for basic and post, which
+    /// openidconnect's client sends itself.
+    pub fn token_params(&self, token_url: &str) -> Result<Vec<(String, String)>, String> {
+        match (&self.assertions, self.auth) {
+            (Some(a), ClientAuth::SecretJwt | ClientAuth::PrivateKeyJwt) => {
+                a.params(&self.client_id, token_url, &self.secret)
+            }
+            _ => Ok(Vec::new()),
+        }
+    }
+
     /// A form POST to `url` carrying `form`, authenticated.
     pub fn post_form(
         &self,
         client: &reqwest::Client,
         url: &str,
         mut form: Vec<(String, String)>,
-    ) -> reqwest::RequestBuilder {
+    ) -> Result<reqwest::RequestBuilder, String> {
         let request = client.post(url).header("accept", "application/json");
-        match self.auth {
+        Ok(match self.auth {
             ClientAuth::Basic => {
                 // `client_id` may stay in the body (a pushed authorization
                 // request carries it); the secret never does.
@@ -80,7 +125,13 @@ impl Credentials {
                 form.push(("client_secret".into(), self.secret.expose().to_owned()));
                 request.form(&form)
             }
-        }
+            ClientAuth::SecretJwt | ClientAuth::PrivateKeyJwt => {
+                form.retain(|(k, _)| k != "client_id" && k != "client_secret");
+                form.push(("client_id".into(), self.client_id.clone()));
+                form.extend(self.token_params(url)?);
+                request.form(&form)
+            }
+        })
     }
 }
 
@@ -119,10 +170,12 @@ mod tests {
             client_id: "id:1".into(),
             secret: Secret::new("p%ss"),
             auth,
+            assertions: None,
         };
         let form = vec![("token".to_owned(), "t".to_owned())];
         let basic = creds(ClientAuth::Basic)
             .post_form(&client, "https://p.example/revoke", form.clone())
+            .unwrap()
             .build()
             .unwrap();
         let header = basic.headers()["authorization"].to_str().unwrap();
@@ -135,6 +188,7 @@ mod tests {
         assert_eq!(body, "token=t");
         let post = creds(ClientAuth::Post)
             .post_form(&client, "https://p.example/revoke", form)
+            .unwrap()
             .build()
             .unwrap();
         assert!(post.headers().get("authorization").is_none());

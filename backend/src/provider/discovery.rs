@@ -18,6 +18,7 @@
 //!   (and not while backing off), so a flood of tokens with made-up key ids
 //!   costs the provider at most one fetch per period.
 
+use super::client_assertion::Assertions;
 use super::client_auth::{ClientAuth, Credentials};
 use super::error::ProtocolError;
 use super::http::{HttpClient, HttpError};
@@ -56,6 +57,16 @@ pub struct ExtraMetadata {
     /// RFC 9126: the provider accepts only pushed requests.
     #[serde(default)]
     pub require_pushed_authorization_requests: Option<bool>,
+    /// RFC 9449: the algorithms of DPoP proofs the provider accepts.
+    #[serde(default)]
+    pub dpop_signing_alg_values_supported: Option<Vec<String>>,
+    /// RFC 8414: the PKCE methods the provider accepts.
+    #[serde(default)]
+    pub code_challenge_methods_supported: Option<Vec<String>>,
+    /// The `prompt` values it takes ("Initiating User Registration via
+    /// OpenID Connect 1.0"), when it lists them.
+    #[serde(default)]
+    pub prompt_values_supported: Option<Vec<String>>,
 }
 
 impl AdditionalProviderMetadata for ExtraMetadata {}
@@ -182,6 +193,72 @@ pub struct ClientBase {
     pub redirect_uri: url::Url,
 }
 
+/// How the client authenticates beyond [`ClientBase`], and what the
+/// provider must advertise for the configured profile and DPoP.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ClientSetup {
+    /// The configured method (`None`: negotiated).
+    pub method: Option<crate::config::ClientAuthMethod>,
+    /// The `private_key_jwt` signing key.
+    pub key: Option<crate::jose::PrivateKey>,
+    /// The `aud` of client assertions.
+    pub audience: Option<crate::config::AssertionAudience>,
+    /// `profile = "fapi2"`.
+    pub fapi2: bool,
+    /// `dpop = true`.
+    pub dpop: bool,
+}
+
+impl ClientSetup {
+    /// What discovery lacks of what this setup needs (names of metadata).
+    fn missing(&self, metadata: &Metadata) -> Vec<&'static str> {
+        let extra = metadata.additional_metadata();
+        let has = |list: &Option<Vec<String>>, v: &str| {
+            list.as_ref().is_some_and(|l| l.iter().any(|x| x == v))
+        };
+        let mut missing = Vec::new();
+        if self.dpop && !has(&extra.dpop_signing_alg_values_supported, "ES256") {
+            missing.push("dpop_signing_alg_values_supported with ES256 (DPoP)");
+        }
+        if !self.fapi2 {
+            return missing;
+        }
+        if extra.pushed_authorization_request_endpoint.is_none() {
+            missing.push("pushed_authorization_request_endpoint (PAR)");
+        }
+        if extra.authorization_response_iss_parameter_supported != Some(true) {
+            missing.push("authorization_response_iss_parameter_supported = true (RFC 9207 iss)");
+        }
+        if !has(&extra.code_challenge_methods_supported, "S256") {
+            missing.push("code_challenge_methods_supported with S256 (PKCE)");
+        }
+        let methods = metadata.token_endpoint_auth_methods_supported();
+        if !methods.is_some_and(|m| m.contains(&CoreClientAuthMethod::PrivateKeyJwt)) {
+            missing.push("token_endpoint_auth_methods_supported with private_key_jwt");
+        }
+        if let (Some(algs), Some(key)) = (
+            metadata.token_endpoint_auth_signing_alg_values_supported(),
+            &self.key,
+        ) {
+            let name = key.alg().name();
+            if !algs.iter().any(|a| serde_plain_name(a) == name) {
+                missing.push(
+                    "token_endpoint_auth_signing_alg_values_supported with the key's algorithm",
+                );
+            }
+        }
+        missing
+    }
+}
+
+/// The JOSE name of an algorithm as discovery spells it.
+fn serde_plain_name(alg: &CoreJwsSigningAlgorithm) -> String {
+    serde_json::to_value(alg)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
 /// The cached discovery of one provider.
 #[derive(Debug)]
 pub(crate) struct Discovery {
@@ -189,6 +266,7 @@ pub(crate) struct Discovery {
     issuer: String,
     issuer_template: Option<String>,
     base: ClientBase,
+    setup: ClientSetup,
     ttl: Duration,
     state: Mutex<State>,
     first_load: tokio::sync::Mutex<()>,
@@ -209,11 +287,18 @@ impl Discovery {
             issuer: issuer.to_owned(),
             issuer_template: issuer_template.map(str::to_owned),
             base,
+            setup: ClientSetup::default(),
             ttl,
             state: Mutex::default(),
             first_load: tokio::sync::Mutex::new(()),
             jwks_refetch: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// The same cache for a client set up as `setup` says.
+    pub(crate) fn with_setup(mut self, setup: ClientSetup) -> Self {
+        self.setup = setup;
+        self
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -362,6 +447,19 @@ impl Discovery {
                 .await
                 .map_err(|e| discovery_error(&self.provider_id, e))?,
         };
+        let missing = self.setup.missing(&metadata);
+        if !missing.is_empty() {
+            let profile = if self.setup.fapi2 {
+                "profile = \"fapi2\""
+            } else {
+                "dpop = true"
+            };
+            return Err(ProtocolError::Provider(format!(
+                "discovery of `{}`: {profile} needs what the provider does not advertise: {}",
+                self.provider_id,
+                missing.join(", ")
+            )));
+        }
         tracing::info!(provider = %self.provider_id, issuer = %metadata.issuer().as_str(), "discovery loaded");
         Ok(self.build(metadata, Instant::now()))
     }
@@ -408,18 +506,32 @@ impl Discovery {
     }
 
     fn build(&self, metadata: Metadata, fetched_at: Instant) -> Discovered {
-        let auth = ClientAuth::negotiate(
+        let auth = ClientAuth::configured_or(
+            self.setup.method,
             metadata
                 .token_endpoint_auth_methods_supported()
                 .map(Vec::as_slice),
         );
+        // The assertion methods never send the secret itself.
+        let secret = auth
+            .sends_secret()
+            .then(|| ClientSecret::new(self.base.secret.expose().to_owned()));
         let client = OidcClient::from_provider_metadata(
             metadata.clone(),
             ClientId::new(self.base.client_id.clone()),
-            Some(ClientSecret::new(self.base.secret.expose().to_owned())),
+            secret,
         )
         .set_redirect_uri(RedirectUrl::from_url(self.base.redirect_uri.clone()))
         .set_auth_type(auth.auth_type());
+        let assertions = (!auth.sends_secret()).then(|| Assertions {
+            key: self.setup.key.clone(),
+            audience: self
+                .setup
+                .audience
+                .unwrap_or(crate::config::AssertionAudience::Issuer),
+            issuer: metadata.issuer().as_str().to_owned(),
+            token_endpoint: metadata.token_endpoint().map(|u| u.as_str().to_owned()),
+        });
         Discovered {
             metadata,
             client,
@@ -427,6 +539,7 @@ impl Discovery {
                 client_id: self.base.client_id.clone(),
                 secret: self.base.secret.clone(),
                 auth,
+                assertions,
             },
             fetched_at,
         }
@@ -447,5 +560,61 @@ fn discovery_error(provider: &str, e: DiscoveryError<HttpError>) -> ProtocolErro
             e.path()
         )),
         other => ProtocolError::Provider(format!("discovery of `{provider}`: {other}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metadata(extra: serde_json::Value) -> Metadata {
+        let mut doc = serde_json::json!({
+            "issuer": "https://idp.example",
+            "authorization_endpoint": "https://idp.example/auth",
+            "token_endpoint": "https://idp.example/token",
+            "jwks_uri": "https://idp.example/jwks",
+            "response_types_supported": ["code"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            doc[k] = v.clone();
+        }
+        serde_json::from_value(doc).unwrap()
+    }
+
+    #[test]
+    fn fapi2_needs_par_iss_s256_private_key_jwt_and_dpop_advertised() {
+        let fapi2 = ClientSetup {
+            fapi2: true,
+            dpop: true,
+            ..ClientSetup::default()
+        };
+        let bare = fapi2.missing(&metadata(serde_json::json!({})));
+        assert_eq!(bare.len(), 5, "{bare:?}");
+        let full = metadata(serde_json::json!({
+            "pushed_authorization_request_endpoint": "https://idp.example/par",
+            "authorization_response_iss_parameter_supported": true,
+            "code_challenge_methods_supported": ["S256"],
+            "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+            "dpop_signing_alg_values_supported": ["ES256"],
+        }));
+        assert!(fapi2.missing(&full).is_empty());
+        let dpop_only = ClientSetup {
+            dpop: true,
+            ..ClientSetup::default()
+        };
+        let missing = dpop_only.missing(&metadata(serde_json::json!({
+            "dpop_signing_alg_values_supported": ["EdDSA"],
+        })));
+        assert_eq!(
+            missing,
+            ["dpop_signing_alg_values_supported with ES256 (DPoP)"]
+        );
+        assert!(
+            ClientSetup::default()
+                .missing(&metadata(serde_json::json!({})))
+                .is_empty()
+        );
     }
 }

@@ -100,7 +100,8 @@ pub(crate) fn refresh_error<T: oauth2::ErrorResponse>(
     })
 }
 
-fn error_code_of<T: serde::Serialize>(r: &T) -> Option<String> {
+/// The `error` code of a provider's error response.
+pub(crate) fn error_code_of<T: serde::Serialize>(r: &T) -> Option<String> {
     serde_json::to_value(r)
         .ok()?
         .get("error")?

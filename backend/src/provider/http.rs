@@ -9,6 +9,7 @@
 //! through [`HttpOptions::customize`], after which Keyway's own policies
 //! (timeouts, no redirects) are applied again so they cannot be lost.
 
+use super::dpop::{DpopKey, Nonces};
 use super::error::ProtocolError;
 use std::future::Future;
 use std::pin::Pin;
@@ -83,6 +84,8 @@ impl std::fmt::Debug for HttpOptions {
 #[derive(Debug, Clone)]
 pub struct HttpClient {
     inner: reqwest::Client,
+    /// The servers' DPoP nonces (shared by every clone).
+    nonces: Arc<Nonces>,
 }
 
 /// The future an openidconnect/oauth2 request runs on.
@@ -113,7 +116,15 @@ impl HttpClient {
             .user_agent(concat!("keyway/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("the HTTP client cannot be built: {e}"))?;
-        Ok(Self { inner })
+        Ok(Self {
+            inner,
+            nonces: Arc::default(),
+        })
+    }
+
+    /// The servers' DPoP nonces, by origin.
+    pub(crate) fn dpop_nonces(&self) -> &Nonces {
+        &self.nonces
     }
 
     /// The underlying reqwest client (used by the API proxy).
@@ -123,19 +134,49 @@ impl HttpClient {
 
     /// An adapter for openidconnect / oauth2's `AsyncHttpClient`.
     pub fn oidc(&self) -> impl Fn(openidconnect::HttpRequest) -> OidcFuture + Send + Sync + use<> {
+        self.oidc_with(None)
+    }
+
+    /// The same adapter, adding a fresh DPoP proof (with the origin's last
+    /// nonce) to every request when `dpop` is given, and remembering the
+    /// nonces the answers carry.
+    pub(crate) fn oidc_with(
+        &self,
+        dpop: Option<DpopKey>,
+    ) -> impl Fn(openidconnect::HttpRequest) -> OidcFuture + Send + Sync + use<> {
         let client = self.inner.clone();
+        let nonces = self.nonces.clone();
         move |request: openidconnect::HttpRequest| {
             let client = client.clone();
+            let nonces = nonces.clone();
+            let dpop = dpop.clone();
             Box::pin(async move {
-                let request = reqwest::Request::try_from(request).map_err(|e| {
+                let mut request = reqwest::Request::try_from(request).map_err(|e| {
                     HttpError::Transport(format!("bad request: {}", e.without_url()))
                 })?;
+                let url = request.url().clone();
+                if let Some(key) = &dpop {
+                    let proof = key
+                        .proof(
+                            request.method().as_str(),
+                            &url,
+                            None,
+                            nonces.get(&url).as_deref(),
+                        )
+                        .map_err(HttpError::Transport)?;
+                    let value = reqwest::header::HeaderValue::try_from(proof)
+                        .map_err(|_| HttpError::Transport("bad DPoP proof".into()))?;
+                    request.headers_mut().insert("dpop", value);
+                }
                 let response = client
                     .execute(request)
                     .await
                     .map_err(HttpError::from_reqwest)?;
                 let status = response.status();
                 let headers = response.headers().clone();
+                if dpop.is_some() {
+                    nonces.remember(&url, &headers);
+                }
                 let body = read_capped(response, MAX_PROVIDER_RESPONSE).await?;
                 let mut out = http::Response::new(body);
                 *out.status_mut() = status;
@@ -151,10 +192,20 @@ impl HttpClient {
         &self,
         request: reqwest::RequestBuilder,
     ) -> Result<(reqwest::StatusCode, Vec<u8>), HttpError> {
+        let (status, _, body) = self.send_full(request).await?;
+        Ok((status, body))
+    }
+
+    /// Like [`HttpClient::send`], with the answer's headers.
+    pub(crate) async fn send_full(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<(reqwest::StatusCode, reqwest::header::HeaderMap, Vec<u8>), HttpError> {
         let response = request.send().await.map_err(HttpError::from_reqwest)?;
         let status = response.status();
+        let headers = response.headers().clone();
         let body = read_capped(response, MAX_PROVIDER_RESPONSE).await?;
-        Ok((status, body))
+        Ok((status, headers, body))
     }
 }
 

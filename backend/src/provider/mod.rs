@@ -14,11 +14,14 @@
 //! code; no token, code or secret ever reaches a message or a log.
 
 pub(crate) mod claims;
+pub(crate) mod client_assertion;
 pub(crate) mod client_auth;
 pub(crate) mod discovery;
+pub(crate) mod dpop;
 pub(crate) mod error;
 pub(crate) mod http;
 pub(crate) mod jwk;
+pub(crate) mod login_params;
 pub(crate) mod oauth2;
 pub(crate) mod oidc;
 pub(crate) mod par;
@@ -28,10 +31,12 @@ pub mod verify;
 use crate::config::{Protocol, ProviderSettings};
 use crate::secret::Secret;
 use claims::{Identity, VerifiedClaims};
-use discovery::{ClientBase, Discovery};
+use discovery::{ClientBase, ClientSetup, Discovery};
+use dpop::{DpopKey, Peer};
 use error::{ProtocolError, RefreshError};
 use http::HttpClient;
 use keyway_shared::ProviderKind;
+use login_params::{AuthLevel, AuthParams, LoginSupport};
 use revocation::TokenKind;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -63,6 +68,8 @@ pub(crate) struct Pending<'a> {
     pub nonce: Option<&'a str>,
     /// The issuer the login went to.
     pub issuer: Option<&'a str>,
+    /// The login's DPoP key (its thumbprint went out as `dpop_jkt`).
+    pub dpop: Option<&'a DpopKey>,
 }
 
 /// The provider's answer as the SPA relayed it.
@@ -74,13 +81,16 @@ pub(crate) struct Callback {
     pub iss: Option<String>,
 }
 
-/// What a login's session needs to know to check a refresh's ID token.
+/// What a login's session knows for a refresh: what checks the new ID
+/// token, and the key its tokens are bound to.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct LoginFacts<'a> {
     /// The subject that signed in.
     pub sub: &'a str,
     /// The nonce of the login, if any.
     pub nonce: Option<&'a str>,
+    /// The session's DPoP key, if its tokens are bound.
+    pub dpop: Option<&'a DpopKey>,
 }
 
 /// Tokens from a token endpoint.
@@ -99,6 +109,8 @@ pub(crate) struct TokenSet {
 impl TokenSet {
     /// The tokens of a token response (its ID token, if any, verified by the caller).
     fn of<T: openidconnect::OAuth2TokenResponse>(t: &T, id_token: Option<String>) -> Self {
+        // (The token type of a DPoP request is checked when it is answered:
+        // `oidc::check_binding`.)
         TokenSet {
             access_token: Secret::new(t.access_token().secret().clone()),
             refresh_token: t.refresh_token().map(|r| Secret::new(r.secret().clone())),
@@ -119,6 +131,8 @@ pub(crate) struct LoggedIn {
     pub sid: Option<String>,
     /// The login's nonce, kept to check refreshed ID tokens.
     pub nonce: Option<String>,
+    /// The ID token's `acr` and `auth_time` (none for plain OAuth 2.0).
+    pub level: AuthLevel,
 }
 
 /// A provider's protocol and its state.
@@ -133,6 +147,8 @@ enum Kind {
 pub(crate) struct Provider {
     settings: Arc<ProviderSettings>,
     kind: Kind,
+    /// The key the BFF's own client-credentials tokens are bound to (DPoP).
+    client_dpop: Option<DpopKey>,
 }
 
 impl Provider {
@@ -143,8 +159,15 @@ impl Provider {
             Protocol::Oidc(o) => {
                 let base = ClientBase {
                     client_id: settings.client_id.clone(),
-                    secret: settings.client_secret.clone(),
+                    secret: settings.client_secret.clone().unwrap_or_default(),
                     redirect_uri: settings.redirect_uri.clone(),
+                };
+                let setup = ClientSetup {
+                    method: settings.client_auth,
+                    key: settings.private_keys.first().cloned(),
+                    audience: Some(settings.assertion_audience),
+                    fapi2: settings.profile == Some(crate::config::Profile::Fapi2),
+                    dpop: settings.dpop,
                 };
                 let discovery = Discovery::new(
                     &settings.id,
@@ -152,7 +175,8 @@ impl Provider {
                     o.issuer_template.as_deref(),
                     base,
                     discovery_ttl,
-                );
+                )
+                .with_setup(setup);
                 Kind::Oidc(oidc::Oidc::new(
                     settings.clone(),
                     o.clone(),
@@ -164,7 +188,23 @@ impl Provider {
                 (**o).clone(),
             ))),
         };
-        Self { settings, kind }
+        let client_dpop = settings.dpop.then(DpopKey::generate);
+        Self {
+            settings,
+            kind,
+            client_dpop,
+        }
+    }
+
+    /// The key the BFF's own client-credentials tokens are bound to, when
+    /// the provider binds tokens (DPoP).
+    pub(crate) fn client_dpop_key(&self) -> Option<&DpopKey> {
+        self.client_dpop.as_ref()
+    }
+
+    /// A new key for a login's tokens, when the provider binds tokens.
+    pub(crate) fn new_login_key(&self) -> Option<DpopKey> {
+        self.settings.dpop.then(DpopKey::generate)
     }
 
     /// The provider id.
@@ -208,14 +248,30 @@ impl Provider {
         });
     }
 
-    /// Starts an authorization request: PKCE S256, `state`, and for OIDC a nonce.
+    /// Starts an authorization request: PKCE S256, `state`, for OIDC a
+    /// nonce and the login options `params` (checked against
+    /// [`Provider::login_support`] by the caller), and with DPoP the key's
+    /// thumbprint (`dpop_jkt`).
     pub(crate) async fn authorization_request(
         &self,
         http: &HttpClient,
+        params: &AuthParams,
+        dpop: Option<&DpopKey>,
     ) -> Result<AuthRequest, ProtocolError> {
         match &self.kind {
-            Kind::Oidc(o) => o.authorization_request(http).await,
+            Kind::Oidc(o) => o.authorization_request(http, params, dpop).await,
             Kind::OAuth2(o) => Ok(o.authorization_request()),
+        }
+    }
+
+    /// Which login options the provider takes (OIDC: from discovery).
+    pub(crate) async fn login_support(
+        &self,
+        http: &HttpClient,
+    ) -> Result<LoginSupport, ProtocolError> {
+        match &self.kind {
+            Kind::Oidc(o) => o.login_support(http).await,
+            Kind::OAuth2(_) => Ok(LoginSupport::none()),
         }
     }
 
@@ -254,21 +310,26 @@ impl Provider {
         scopes: &[String],
     ) -> Result<TokenSet, ProtocolError> {
         match &self.kind {
-            Kind::Oidc(o) => o.client_credentials(http, scopes).await,
+            Kind::Oidc(o) => {
+                o.client_credentials(http, scopes, self.client_dpop.as_ref())
+                    .await
+            }
             Kind::OAuth2(o) => o.client_credentials(http, scopes).await,
         }
     }
 
     /// The user's information at the provider, fetched with the access
-    /// token; its subject must be `sub`.
+    /// token (and a proof of `dpop`, for bound tokens); its subject must be
+    /// `sub`.
     pub(crate) async fn userinfo(
         &self,
         http: &HttpClient,
         access_token: &Secret,
         sub: &str,
+        dpop: Option<&DpopKey>,
     ) -> Result<serde_json::Value, ProtocolError> {
         match &self.kind {
-            Kind::Oidc(o) => o.userinfo(http, access_token, sub).await,
+            Kind::Oidc(o) => o.userinfo(http, access_token, sub, dpop).await,
             Kind::OAuth2(o) => o.userinfo(http, access_token, sub).await,
         }
     }
@@ -310,21 +371,51 @@ fn scopes_of(settings: &ProviderSettings) -> impl Iterator<Item = String> + '_ {
         .cloned()
 }
 
-/// Fetches JSON from a provider's user endpoint with the access token.
+/// Fetches JSON from a provider's user endpoint with the access token; a
+/// bound token goes with a proof of its key (`dpop`: the key and the
+/// provider's id), and a nonce challenge is answered once.
 async fn get_json(
     http: &HttpClient,
     url: Url,
     access_token: &Secret,
+    dpop: Option<(&DpopKey, &str)>,
 ) -> Result<serde_json::Value, ProtocolError> {
-    let request = http
-        .reqwest()
-        .get(url)
-        .bearer_auth(access_token.expose())
-        .header("accept", "application/json");
-    let (status, body) = http
-        .send(request)
-        .await
-        .map_err(|e| e.during("user endpoint"))?;
+    let nonces = http.dpop_nonces();
+    let mut retried = false;
+    let (status, body) = loop {
+        let mut request = http
+            .reqwest()
+            .get(url.clone())
+            .header("accept", "application/json");
+        request = match dpop {
+            None => request.bearer_auth(access_token.expose()),
+            Some((key, _)) => {
+                let proof = key
+                    .proof(
+                        "GET",
+                        &url,
+                        Some(access_token.expose()),
+                        nonces.get(&url).as_deref(),
+                    )
+                    .map_err(ProtocolError::Provider)?;
+                let auth = dpop::authorization(access_token).map_err(ProtocolError::Provider)?;
+                request.header("authorization", auth).header("dpop", proof)
+            }
+        };
+        let (status, headers, body) = http
+            .send_full(request)
+            .await
+            .map_err(|e| e.during("user endpoint"))?;
+        let Some((_, provider)) = dpop else {
+            break (status, body);
+        };
+        nonces.remember(&url, &headers);
+        if retried || !dpop::is_resource_challenge(status, &headers) {
+            break (status, body);
+        }
+        nonces.count_retry(Peer::Provider(provider));
+        retried = true;
+    };
     if status == reqwest::StatusCode::UNAUTHORIZED {
         return Err(ProtocolError::AccessTokenRejected);
     }
@@ -365,6 +456,18 @@ impl Providers {
     /// Every provider.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Arc<Provider>> {
         self.list.iter()
+    }
+
+    /// The public keys of every provider's `private_key_jwt` keys, each key
+    /// id once, in configuration order (the JWK set at `/bff/jwks`).
+    pub(crate) fn public_jwks(&self) -> Vec<&jsonwebtoken::jwk::Jwk> {
+        let mut seen = std::collections::HashSet::new();
+        self.list
+            .iter()
+            .flat_map(|p| p.settings.private_keys.iter())
+            .filter(|k| seen.insert(k.kid().to_owned()))
+            .map(|k| k.public_jwk())
+            .collect()
     }
 
     /// Whether there is exactly one provider (its callback is `/callback`).

@@ -38,13 +38,14 @@ pub(crate) struct OAuth2 {
 impl OAuth2 {
     /// The provider of `settings`.
     pub(crate) fn new(settings: Arc<ProviderSettings>, oauth2: OAuth2Settings) -> Self {
-        // Nothing is advertised: RFC 6749's default, basic.
-        let auth = ClientAuth::negotiate(None);
+        // Nothing is advertised: the configured method, else RFC 6749's
+        // default, basic (the assertion methods are refused for plain OAuth
+        // 2.0 providers when the configuration is read).
+        let auth = ClientAuth::configured_or(settings.client_auth, None);
+        let secret = settings.client_secret.clone().unwrap_or_default();
         let client =
             oauth2::basic::BasicClient::new(oauth2::ClientId::new(settings.client_id.clone()))
-                .set_client_secret(oauth2::ClientSecret::new(
-                    settings.client_secret.expose().to_owned(),
-                ))
+                .set_client_secret(oauth2::ClientSecret::new(secret.expose().to_owned()))
                 .set_auth_uri(oauth2::AuthUrl::from_url(
                     oauth2.endpoints.authorization.clone(),
                 ))
@@ -53,8 +54,9 @@ impl OAuth2 {
                 .set_auth_type(auth.auth_type());
         let credentials = Credentials {
             client_id: settings.client_id.clone(),
-            secret: settings.client_secret.clone(),
+            secret,
             auth,
+            assertions: None,
         };
         Self {
             settings,
@@ -110,6 +112,7 @@ impl OAuth2 {
             identity,
             sid: None,
             nonce: None,
+            level: Default::default(),
         })
     }
 
@@ -121,12 +124,12 @@ impl OAuth2 {
         access_token: &Secret,
     ) -> Result<Identity, ProtocolError> {
         let endpoints = &self.oauth2.endpoints;
-        let user = super::get_json(http, endpoints.user.clone(), access_token).await?;
+        let user = super::get_json(http, endpoints.user.clone(), access_token, None).await?;
         let mut identity = Identity::of_user_json(&user, &self.oauth2.claims).ok_or_else(|| {
             ProtocolError::Provider("the user endpoint's answer has no subject".into())
         })?;
         if let Some(emails) = &endpoints.emails {
-            let list = super::get_json(http, emails.clone(), access_token).await?;
+            let list = super::get_json(http, emails.clone(), access_token, None).await?;
             let primary = list.as_array().and_then(|a| {
                 a.iter().find(|m| {
                     m.get("primary") == Some(&Value::Bool(true))
@@ -181,7 +184,8 @@ impl OAuth2 {
         access_token: &Secret,
         sub: &str,
     ) -> Result<Value, ProtocolError> {
-        let json = super::get_json(http, self.oauth2.endpoints.user.clone(), access_token).await?;
+        let json =
+            super::get_json(http, self.oauth2.endpoints.user.clone(), access_token, None).await?;
         let got = Identity::of_user_json(&json, &self.oauth2.claims).map(|i| i.sub);
         if got.as_deref() != Some(sub) {
             return Err(ProtocolError::Provider(

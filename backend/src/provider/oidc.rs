@@ -5,22 +5,43 @@
 //! the end-session URL and back-channel logout tokens.
 
 use super::claims::{Identity, VerifiedClaims};
-use super::discovery::{Discovered, Discovery};
-use super::error::{ProtocolError, RefreshError, refresh_error, token_error};
-use super::http::HttpClient;
+use super::discovery::{Discovered, Discovery, TokenResponse};
+use super::dpop::{DpopKey, Peer, USE_DPOP_NONCE};
+use super::error::{ProtocolError, RefreshError, error_code_of, refresh_error, token_error};
+use super::http::{HttpClient, HttpError};
+use super::login_params::{AuthLevel, AuthParams, LoginSupport};
 use super::revocation::{self, TokenKind};
 use super::verify::{self, Expect, Refusal, SignedToken};
 use super::{AuthRequest, Callback, LoggedIn, LoginFacts, Pending, TokenSet};
 use crate::config::{OidcSettings, ProviderSettings};
 use crate::secret::Secret;
-use openidconnect::core::CoreAuthenticationFlow;
+use keyway_shared::Prompt;
+use openidconnect::core::{CoreAuthPrompt, CoreAuthenticationFlow, CoreErrorResponseType};
 use openidconnect::{
-    AuthorizationCode, ClientId, CsrfToken, EndSessionUrl, LogoutRequest, Nonce, PkceCodeChallenge,
-    PkceCodeVerifier, PostLogoutRedirectUrl, RefreshToken, Scope, TokenResponse as _,
+    AuthenticationContextClass, AuthorizationCode, ClientId, CsrfToken, EndSessionUrl, LoginHint,
+    LogoutRequest, Nonce, OAuth2TokenResponse as _, PkceCodeChallenge, PkceCodeVerifier,
+    PostLogoutRedirectUrl, RefreshToken, RequestTokenError, Scope, StandardErrorResponse,
+    TokenResponse as _,
 };
+use std::future::Future;
 use std::str::FromStr;
 use std::sync::Arc;
 use url::Url;
+
+/// How a token request fails.
+type TokenError = RequestTokenError<HttpError, StandardErrorResponse<CoreErrorResponseType>>;
+
+/// RFC 9449 §5: a token asked for with a proof must come back DPoP-bound;
+/// a bearer token would be usable by anyone who sees it.
+fn check_binding(response: &TokenResponse, dpop: bool) -> Result<(), TokenError> {
+    let bound = response.token_type().as_ref().eq_ignore_ascii_case("dpop");
+    if dpop && !bound {
+        return Err(RequestTokenError::Other(
+            "the provider answered a DPoP token request with a token that is not DPoP-bound".into(),
+        ));
+    }
+    Ok(())
+}
 
 /// An OpenID Connect provider.
 #[derive(Debug)]
@@ -52,6 +73,8 @@ impl Oidc {
     pub(super) async fn authorization_request(
         &self,
         http: &HttpClient,
+        params: &AuthParams,
+        dpop: Option<&DpopKey>,
     ) -> Result<AuthRequest, ProtocolError> {
         let disc = self.discovery.get(http).await?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
@@ -65,7 +88,31 @@ impl Oidc {
             .set_pkce_challenge(challenge)
             .add_scopes(super::scopes_of(&self.settings).map(Scope::new));
         for (k, v) in &self.settings.auth_params {
-            request = request.add_extra_param(k.clone(), v.clone());
+            if !params.overrides(k) {
+                request = request.add_extra_param(k.clone(), v.clone());
+            }
+        }
+        if let Some(prompt) = params.prompt {
+            request = request.add_prompt(match prompt {
+                Prompt::None => CoreAuthPrompt::None,
+                Prompt::Login => CoreAuthPrompt::Login,
+                Prompt::Consent => CoreAuthPrompt::Consent,
+                Prompt::SelectAccount => CoreAuthPrompt::SelectAccount,
+                Prompt::Create => CoreAuthPrompt::Extension(prompt.as_str().to_owned()),
+            });
+        }
+        if let Some(max_age) = params.max_age {
+            request = request.set_max_age(max_age);
+        }
+        for acr in &params.acr_values {
+            request = request.add_auth_context_value(AuthenticationContextClass::new(acr.clone()));
+        }
+        if let Some(hint) = &params.login_hint {
+            request = request.set_login_hint(LoginHint::new(hint.clone()));
+        }
+        if let Some(key) = dpop {
+            // RFC 9449 §10: the code is bound to the key that redeems it.
+            request = request.add_extra_param("dpop_jkt", key.jkt().to_owned());
         }
         let (url, state, nonce) = request.url();
         let url = self.maybe_push(http, &disc, url).await?;
@@ -75,6 +122,26 @@ impl Oidc {
             nonce: Some(nonce.secret().clone()),
             verifier: verifier.secret().clone(),
             issuer: Some(disc.issuer().to_owned()),
+        })
+    }
+
+    /// The login options this provider takes, from its discovery.
+    pub(super) async fn login_support(
+        &self,
+        http: &HttpClient,
+    ) -> Result<LoginSupport, ProtocolError> {
+        let disc = self.discovery.get(http).await?;
+        Ok(LoginSupport {
+            oidc: true,
+            prompts: disc
+                .metadata
+                .additional_metadata()
+                .prompt_values_supported
+                .clone(),
+            acr_values: disc
+                .metadata
+                .acr_values_supported()
+                .map(|list| list.iter().map(|a| a.as_str().to_owned()).collect()),
         })
     }
 
@@ -110,7 +177,7 @@ impl Oidc {
             Some(iss) if !self.issuer_matches(expected, iss) => {
                 return Err(ProtocolError::IssuerMismatch("iss is another issuer"));
             }
-            None if disc.requires_iss() => {
+            None if disc.requires_iss() || self.settings.profile.is_some() => {
                 return Err(ProtocolError::IssuerMismatch(
                     "the provider sends iss, but the response has none",
                 ));
@@ -142,12 +209,24 @@ impl Oidc {
     ) -> Result<LoggedIn, ProtocolError> {
         let disc = self.discovery.get(http).await?;
         self.check_issuer(&disc, callback.iss.as_deref(), pending)?;
-        let response = disc
-            .client
-            .exchange_code(AuthorizationCode::new(callback.code))
-            .map_err(|e| ProtocolError::Provider(format!("no token endpoint: {e}")))?
-            .set_pkce_verifier(PkceCodeVerifier::new(pending.verifier.to_owned()))
-            .request_async(&http.oidc())
+        let sender = http.oidc_with(pending.dpop.cloned());
+        let (client, code) = (&disc.client, &callback.code);
+        let response = self
+            .token_request(http, &disc, pending.dpop, |extra| {
+                let code = AuthorizationCode::new(code.clone());
+                let verifier = PkceCodeVerifier::new(pending.verifier.to_owned());
+                let sender = &sender;
+                async move {
+                    let mut request = client.exchange_code(code).map_err(no_token_endpoint)?;
+                    for (k, v) in extra {
+                        request = request.add_extra_param(k, v);
+                    }
+                    request
+                        .set_pkce_verifier(verifier)
+                        .request_async(sender)
+                        .await
+                }
+            })
             .await
             .map_err(token_error)?;
         let id_token = response.id_token().ok_or_else(|| {
@@ -163,7 +242,52 @@ impl Oidc {
             identity: Identity::of_id_token(&claims),
             sid: claims.additional_claims().sid.clone(),
             nonce: pending.nonce.map(str::to_owned),
+            level: AuthLevel {
+                acr: claims.auth_context_ref().map(|a| a.as_str().to_owned()),
+                auth_time: claims
+                    .auth_time()
+                    .and_then(|t| u64::try_from(t.timestamp()).ok()),
+            },
         })
+    }
+
+    /// Sends a token request that `send` makes with the authentication
+    /// parameters it is given (a fresh client assertion each time, if any)
+    /// through the DPoP-aware adapter; a DPoP nonce challenge gets one
+    /// retry with a fresh proof, and a DPoP request must get a bound token.
+    async fn token_request<F, Fut>(
+        &self,
+        http: &HttpClient,
+        disc: &Discovered,
+        dpop: Option<&DpopKey>,
+        send: F,
+    ) -> Result<TokenResponse, TokenError>
+    where
+        F: Fn(Vec<(String, String)>) -> Fut,
+        Fut: Future<Output = Result<TokenResponse, TokenError>>,
+    {
+        let token_url = disc
+            .metadata
+            .token_endpoint()
+            .map(|u| u.as_str().to_owned())
+            .unwrap_or_default();
+        let params = || {
+            disc.credentials
+                .token_params(&token_url)
+                .map_err(RequestTokenError::Other)
+        };
+        let response = match send(params()?).await {
+            Err(RequestTokenError::ServerResponse(r))
+                if dpop.is_some() && error_code_of(&r).as_deref() == Some(USE_DPOP_NONCE) =>
+            {
+                http.dpop_nonces()
+                    .count_retry(Peer::Provider(&self.settings.id));
+                send(params()?).await?
+            }
+            other => other?,
+        };
+        check_binding(&response, dpop.is_some())?;
+        Ok(response)
     }
 
     /// Verifies a signed token; on an unknown `kid` fetches the JWKS again
@@ -200,11 +324,24 @@ impl Oidc {
         login: &LoginFacts<'_>,
     ) -> Result<TokenSet, RefreshError> {
         let disc = self.discovery.get(http).await?;
-        let response = disc
-            .client
-            .exchange_refresh_token(&RefreshToken::new(refresh.expose().to_owned()))
-            .map_err(|e| ProtocolError::Provider(format!("no token endpoint: {e}")))?
-            .request_async(&http.oidc())
+        let sender = http.oidc_with(login.dpop.cloned());
+        let (client, token) = (
+            &disc.client,
+            &RefreshToken::new(refresh.expose().to_owned()),
+        );
+        let response = self
+            .token_request(http, &disc, login.dpop, |extra| {
+                let sender = &sender;
+                async move {
+                    let mut request = client
+                        .exchange_refresh_token(token)
+                        .map_err(no_token_endpoint)?;
+                    for (k, v) in extra {
+                        request = request.add_extra_param(k, v);
+                    }
+                    request.request_async(sender).await
+                }
+            })
             .await
             .map_err(refresh_error)?;
         // OpenID Connect Core §12.2: a new ID token is checked before it
@@ -229,14 +366,25 @@ impl Oidc {
         &self,
         http: &HttpClient,
         scopes: &[String],
+        dpop: Option<&DpopKey>,
     ) -> Result<TokenSet, ProtocolError> {
         let disc = self.discovery.get(http).await?;
-        let response = disc
-            .client
-            .exchange_client_credentials()
-            .map_err(|e| ProtocolError::Provider(format!("no token endpoint: {e}")))?
-            .add_scopes(scopes.iter().cloned().map(Scope::new))
-            .request_async(&http.oidc())
+        let sender = http.oidc_with(dpop.cloned());
+        let client = &disc.client;
+        let response = self
+            .token_request(http, &disc, dpop, |extra| {
+                let sender = &sender;
+                async move {
+                    let mut request = client
+                        .exchange_client_credentials()
+                        .map_err(no_token_endpoint)?
+                        .add_scopes(scopes.iter().cloned().map(Scope::new));
+                    for (k, v) in extra {
+                        request = request.add_extra_param(k, v);
+                    }
+                    request.request_async(sender).await
+                }
+            })
             .await
             .map_err(|e| match token_error(e) {
                 ProtocolError::TokenExchange(why) => {
@@ -252,6 +400,7 @@ impl Oidc {
         http: &HttpClient,
         access_token: &Secret,
         sub: &str,
+        dpop: Option<&DpopKey>,
     ) -> Result<serde_json::Value, ProtocolError> {
         let disc = self.discovery.get(http).await?;
         let url = disc
@@ -261,7 +410,8 @@ impl Oidc {
             .ok_or_else(|| {
                 ProtocolError::Provider("the provider has no userinfo endpoint".into())
             })?;
-        let json = super::get_json(http, url, access_token).await?;
+        let dpop = dpop.map(|k| (k, self.settings.id.as_str()));
+        let json = super::get_json(http, url, access_token, dpop).await?;
         // OpenID Connect Core 5.3.2: the userinfo sub must be the ID token's.
         if json.get("sub").and_then(|s| s.as_str()) != Some(sub) {
             return Err(ProtocolError::Provider(
@@ -332,4 +482,9 @@ impl Oidc {
             .await
             .map_err(ProtocolError::InvalidLogoutToken)
     }
+}
+
+/// A client built without a token endpoint (discovery always has one).
+fn no_token_endpoint(e: openidconnect::ConfigurationError) -> TokenError {
+    RequestTokenError::Other(format!("no token endpoint: {e}"))
 }

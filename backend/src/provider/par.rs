@@ -19,7 +19,9 @@ pub(crate) async fn push(
     url: &Url,
 ) -> Result<Url, ProtocolError> {
     let params: Vec<(String, String)> = url.query_pairs().into_owned().collect();
-    let request = credentials.post_form(http.reqwest(), endpoint, params);
+    let request = credentials
+        .post_form(http.reqwest(), endpoint, params)
+        .map_err(ProtocolError::Provider)?;
     let (status, body) = http.send(request).await.map_err(|e| e.during("PAR"))?;
     let json: Value = serde_json::from_slice(&body)
         .map_err(|_| ProtocolError::Provider("PAR answer is not JSON".into()))?;

@@ -42,7 +42,7 @@ pub(crate) async fn revoke(
         ("token".to_owned(), token.expose().to_owned()),
         ("token_type_hint".to_owned(), kind.hint().to_owned()),
     ];
-    let request = credentials.post_form(http.reqwest(), endpoint.as_str(), form);
+    let request = credentials.post_form(http.reqwest(), endpoint.as_str(), form)?;
     let (status, _) = http.send(request).await.map_err(|e| e.to_string())?;
     // RFC 7009 2.2: 200 whether or not the token was valid.
     if status.is_success() {

@@ -1,5 +1,7 @@
 //! The API proxy: `/bff/api/{name}/{*path}` forwards to the upstream
-//! configured as `[[apis]] name`, with `Authorization: Bearer <token>`.
+//! configured as `[[apis]] name`, with `Authorization: Bearer <token>`, or
+//! for DPoP-bound tokens `Authorization: DPoP <token>` and a proof
+//! ([`dpop`]).
 //!
 //! Threat model: the browser chooses only the path below the configured base
 //! URL, never the host ([`path`]); headers cross only by allow-list, both
@@ -9,14 +11,18 @@
 //! are not followed. Bodies stream both ways, bounded by the API's
 //! `max_body` and timeout.
 
+pub(crate) mod dpop;
 pub mod headers;
 pub mod path;
+pub(crate) mod step_up;
 
 use crate::app::App;
 use crate::config::{ApiSettings, ApiToken};
 use crate::error::Error;
+use crate::provider::dpop::DpopKey;
 use crate::secret::Secret;
 use crate::session::Session;
+use crate::session::data::now_secs;
 use crate::tokens;
 use axum::body::Body;
 use axum::extract::Request;
@@ -50,40 +56,31 @@ pub(crate) async fn forward(
     {
         return Err(Error::PayloadTooLarge);
     }
-    let auth = bearer(&token_for(app, api, session).await?)?;
+    let grant = token_for(app, api, session).await?;
     let (parts, body) = req.into_parts();
     let fwd = headers::Forwarded {
         public_url: &app.config.public_url,
         peer,
     };
-    let mut out = headers::to_upstream(&parts.headers, &api.forward_headers, &fwd);
-    out.insert(header::AUTHORIZATION, auth);
-    let limited = http_body_util::Limited::new(body, api.max_body);
-    let stream = http_body_util::BodyDataStream::new(limited);
-    let mut request = app
-        .http
-        .reqwest()
-        .request(parts.method.clone(), called.clone())
-        .headers(out)
-        .body(reqwest::Body::wrap_stream(stream));
-    if let Some(t) = api.timeout {
-        request = request.timeout(t);
-    }
+    let out = headers::to_upstream(&parts.headers, &api.forward_headers, &fwd);
     let started = Instant::now();
-    let upstream = request.send().await.map_err(|e| {
-        tracing::warn!(api = %name, elapsed_ms = started.elapsed().as_millis() as u64, "upstream call failed");
-        if caused_by::<tower_http::timeout::TimeoutError>(&e) {
-            Error::RequestBodyTimeout
-        } else if e.is_timeout() {
-            Error::UpstreamTimeout
-        } else if caused_by::<http_body_util::LengthLimitError>(&e) {
-            Error::PayloadTooLarge
-        } else {
-            Error::Upstream(e.without_url().to_string())
-        }
-    })?;
+    let to = Target {
+        api,
+        method: &parts.method,
+        url: &called,
+        started,
+    };
+    let upstream = send(app, to, &grant, out, body).await?;
     let status = upstream.status();
     tracing::debug!(api = %name, status = status.as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "proxied");
+    if grant.of_user && status == reqwest::StatusCode::UNAUTHORIZED {
+        let challenges = upstream.headers().get_all(header::WWW_AUTHENTICATE);
+        if let Some(step) =
+            step_up::from_challenges(challenges.iter().filter_map(|v| v.to_str().ok()))
+        {
+            return Err(step_up_required(app, name, step));
+        }
+    }
     let back = headers::to_browser(upstream.headers(), &called, &api.url, name)
         .map_err(|_| Error::Upstream("the API redirected outside its own base URL".into()))?;
     let mut response = Response::builder().status(status);
@@ -94,6 +91,66 @@ pub(crate) async fn forward(
     response
         .body(body)
         .map_err(|e| Error::Internal(e.to_string()))
+}
+
+/// Where one proxied call goes.
+struct Target<'a> {
+    api: &'a ApiSettings,
+    method: &'a axum::http::Method,
+    url: &'a url::Url,
+    started: Instant,
+}
+
+/// Sends the call: with a DPoP proof when the token is bound ([`dpop`]),
+/// else with `Authorization: Bearer` and the body streamed.
+async fn send(
+    app: &App,
+    to: Target<'_>,
+    grant: &Grant,
+    mut out: axum::http::HeaderMap,
+    body: Body,
+) -> Result<reqwest::Response, Error> {
+    if let Some(key) = &grant.key {
+        let call = dpop::Call {
+            api: to.api,
+            key,
+            token: &grant.token,
+            method: to.method,
+            url: to.url,
+        };
+        return dpop::send(app, call, out, body, to.started).await;
+    }
+    out.insert(header::AUTHORIZATION, bearer(&grant.token)?);
+    let limited = http_body_util::Limited::new(body, to.api.max_body);
+    let stream = http_body_util::BodyDataStream::new(limited);
+    let mut request = app
+        .http
+        .reqwest()
+        .request(to.method.clone(), to.url.clone())
+        .headers(out)
+        .body(reqwest::Body::wrap_stream(stream));
+    if let Some(t) = to.api.timeout {
+        request = request.timeout(t);
+    }
+    request
+        .send()
+        .await
+        .map_err(|e| send_error(&to.api.name, to.started, e))
+}
+
+/// Why a call to the upstream failed, from reqwest's error (which may
+/// carry the browser's body stream's own error).
+pub(crate) fn send_error(name: &str, started: Instant, e: reqwest::Error) -> Error {
+    tracing::warn!(api = %name, elapsed_ms = started.elapsed().as_millis() as u64, "upstream call failed");
+    if caused_by::<tower_http::timeout::TimeoutError>(&e) {
+        Error::RequestBodyTimeout
+    } else if e.is_timeout() {
+        Error::UpstreamTimeout
+    } else if caused_by::<http_body_util::LengthLimitError>(&e) {
+        Error::PayloadTooLarge
+    } else {
+        Error::Upstream(e.without_url().to_string())
+    }
 }
 
 /// Whether `e` or one of its sources is an `E`.
@@ -119,26 +176,53 @@ fn bearer(token: &Secret) -> Result<HeaderValue, Error> {
     Ok(value)
 }
 
+/// A step-up refusal, logged and counted.
+fn step_up_required(app: &App, api: &str, step: crate::error::StepUp) -> Error {
+    tracing::info!(api = %api, source = step.source, acr_values = ?step.acr_values, max_age = ?step.max_age, "step-up required");
+    app.metrics.step_up(api, step.source);
+    Error::StepUpRequired(step)
+}
+
+/// The token of a call, the key it is bound to (DPoP), and whether it is
+/// the user's.
+struct Grant {
+    token: Secret,
+    key: Option<DpopKey>,
+    of_user: bool,
+}
+
 /// The token for a call to `api`: the user's (refreshed first when due)
-/// only if the session is of the API's provider; the BFF's own
-/// client-credentials token for `client`, and for `user_or_client` when
-/// nobody is signed in.
-async fn token_for(
-    app: &App,
-    api: &ApiSettings,
-    session: Option<Session>,
-) -> Result<Secret, Error> {
+/// only if the session is of the API's provider and meets the API's
+/// authentication level (else `401 step_up_required`, before anything is
+/// sent); the BFF's own client-credentials token for `client`, and for
+/// `user_or_client` when nobody is signed in. Bound tokens come with their
+/// key: the session's, or the process's for client tokens.
+async fn token_for(app: &App, api: &ApiSettings, session: Option<Session>) -> Result<Grant, Error> {
     let user = |session: Session| async move {
         if session.data.provider != api.provider {
             return Err(Error::SessionProviderMismatch);
         }
+        let skew = app.config.clock_skew.as_secs();
+        if let Some(step) = step_up::required(api, &session.data, now_secs(), skew) {
+            return Err(step_up_required(app, &api.name, step));
+        }
         let session = tokens::refresh::ensure_fresh(app, session).await?;
-        Ok(session.data.tokens.access_token.clone())
+        let tokens = &session.data.tokens;
+        Ok(Grant {
+            token: tokens.access_token.clone(),
+            key: tokens::binding::key_of(tokens.dpop_key.as_ref())?,
+            of_user: true,
+        })
     };
     match (api.token, session) {
-        (ApiToken::Client, _) | (ApiToken::UserOrClient, None) => {
-            tokens::client::token(app, api).await
-        }
+        (ApiToken::Client, _) | (ApiToken::UserOrClient, None) => Ok(Grant {
+            token: tokens::client::token(app, api).await?,
+            key: app
+                .providers
+                .get(Some(&api.provider))
+                .and_then(|p| p.client_dpop_key().cloned()),
+            of_user: false,
+        }),
         (ApiToken::User | ApiToken::UserOrClient, Some(session)) => user(session).await,
         (ApiToken::User, None) => Err(Error::Unauthenticated),
     }

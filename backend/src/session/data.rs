@@ -30,6 +30,27 @@ pub struct Tokens {
     /// The raw ID token, kept for `id_token_hint` at logout.
     #[serde(with = "stored::option", default)]
     pub id_token: Option<Secret>,
+    /// The private key the tokens are bound to (DPoP), if they are.
+    #[serde(
+        with = "stored::option",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub dpop_key: Option<Secret>,
+}
+
+/// How the session's user authenticated, and from what browser.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthInfo {
+    /// The ID token's `acr` (authentication level).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
+    /// The ID token's `auth_time` (seconds since the epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<u64>,
+    /// A summary of the browser that signed in (`Chrome on Linux`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
 }
 
 /// One signed-in session.
@@ -51,6 +72,9 @@ pub struct SessionData {
     pub created_at: u64,
     /// Last use (seconds since the epoch).
     pub last_seen: u64,
+    /// The authentication's level and time, and the browser.
+    #[serde(default)]
+    pub auth: AuthInfo,
 }
 
 impl SessionData {
@@ -78,6 +102,8 @@ impl SessionData {
             email_verified: self.identity.email_verified,
             picture: self.identity.picture.clone(),
             expires_at: self.expires_at(settings),
+            acr: self.auth.acr.clone(),
+            auth_time: self.auth.auth_time,
         }
     }
 }

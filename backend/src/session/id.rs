@@ -32,6 +32,17 @@ impl SessionId {
         let digest = h.finalize();
         format!("{RECORD_PREFIX}{}", URL_SAFE_NO_PAD.encode(&digest[..16]))
     }
+
+    /// The name the user sees for this session in `GET /bff/sessions`: 128
+    /// bits of SHA-256 over the id (another domain than the record key's),
+    /// base64url. It names the session without being usable as a cookie,
+    /// and the id cannot be found from it.
+    pub fn handle(&self) -> String {
+        let mut h = Sha256::new();
+        h.update(b"keyway session handle v1\0");
+        h.update(self.0);
+        URL_SAFE_NO_PAD.encode(&h.finalize()[..16])
+    }
 }
 
 impl fmt::Display for SessionId {
@@ -82,6 +93,11 @@ mod tests {
         assert!(key.starts_with(RECORD_PREFIX));
         assert!(!key.contains(&a.to_string()));
         assert_eq!(key, a.record_key(), "deterministic");
+        let handle = a.handle();
+        assert_eq!(handle.len(), 22);
+        assert_ne!(handle, a.to_string());
+        assert!(!key.contains(&handle) && handle.parse::<SessionId>().ok() != Some(a));
+        assert_ne!(handle, SessionId::random().handle());
     }
 
     #[test]

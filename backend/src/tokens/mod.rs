@@ -1,8 +1,10 @@
 //! The token lifecycle after login: when a token is due ([`freshness`]),
 //! refresh before use with single flight and compare-and-set saving
 //! ([`refresh`]), revocation and the end-session URL ([`revoke`]), the BFF's
-//! own client-credentials tokens ([`client`]), and logout, which uses them.
+//! own client-credentials tokens ([`client`]), the key bound tokens are
+//! bound to ([`binding`]), and logout, which uses them.
 
+pub(crate) mod binding;
 pub(crate) mod client;
 pub(crate) mod freshness;
 pub(crate) mod refresh;

@@ -131,9 +131,11 @@ async fn refresh_now(
         .providers
         .get(Some(&data.provider))
         .ok_or(Error::UnknownProvider)?;
+    let dpop = super::binding::key_of(data.tokens.dpop_key.as_ref())?;
     let login = LoginFacts {
         sub: &data.identity.sub,
         nonce: data.nonce.as_deref(),
+        dpop: dpop.as_ref(),
     };
     match provider.refresh(&app.http, &refresh_token, &login).await {
         Ok(tokens) => {

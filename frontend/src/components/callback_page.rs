@@ -8,6 +8,7 @@ use crate::context::use_auth;
 use crate::error::AuthError;
 use crate::nav::Navigator;
 use crate::query::{callback_provider_from_path, safe_return_to, take_callback_query};
+use crate::silent;
 
 /// The route component of the redirect URI: `/callback/{provider}` (one
 /// redirect URI per provider) or `/callback` (a single provider); one
@@ -19,6 +20,11 @@ use crate::query::{callback_provider_from_path, safe_return_to, take_callback_qu
 /// `POST /bff/callback`), sets the signed-in user and navigates, replacing
 /// the entry, to the `return_to` the BFF answers (through the router when
 /// there is one). Meanwhile it shows `fallback`.
+///
+/// The answer to a silent sign-in ([`AuthSetup::silent`](crate::AuthSetup::silent))
+/// that says nobody is signed in at the provider (`login_required`, ...)
+/// is no failure: it navigates back to the page the attempt started from,
+/// anonymous, showing nothing.
 ///
 /// On failure it shows `error(e)`; `e.user_message()` is the BFF's message
 /// (for a provider's refusal it carries the provider's description, which
@@ -76,12 +82,22 @@ fn finish_sign_in(provider: Option<String>, failed: RwSignal<Option<AuthError>>)
         return;
     }
     auth.set_error(None);
+    // The page a silent sign-in started from, if this is its answer.
+    let silent_from = silent::take_return();
     spawn_local(async move {
         match auth.client().callback(provider.as_deref(), &request).await {
             Ok(response) => {
                 auth.set_user(Some(response.user));
                 if let Some(navigator) = navigator.try_get_value() {
                     navigator.go(safe_return_to(&response.return_to), true);
+                }
+            }
+            // Silent sign-in, and nobody is signed in at the provider: back
+            // to where the visitor was, anonymous, no error.
+            Err(e) if e.is_silent_failure() && silent_from.is_some() => {
+                auth.set_user(None);
+                if let (Some(navigator), Some(path)) = (navigator.try_get_value(), silent_from) {
+                    navigator.go(safe_return_to(&path), true);
                 }
             }
             Err(e) => {

@@ -79,6 +79,7 @@ fn guard(auth: Auth, provider: Option<String>, redirect: bool) {
         }
         if !redirect
             || !auth.is_anonymous_untracked()
+            || auth.is_redirecting_untracked()
             || seen_signed_in.load(Relaxed)
             || started.load(Relaxed)
         {

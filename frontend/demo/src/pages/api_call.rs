@@ -1,6 +1,6 @@
 //! `/profile/api`: calls an API behind the BFF with `use_api`.
 
-use keyway_leptos::{AuthError, use_api};
+use keyway_leptos::{AuthError, use_api, use_auth};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_router::NavigateOptions;
@@ -96,6 +96,17 @@ pub fn ApiCall() -> impl IntoView {
                 <h2>"Answer"</h2>
                 <pre id="api-result" tabindex="0" aria-label="API answer">{text}</pre>
             }.into_any(),
+            // 401 step_up_required: the API wants a stronger or fresher
+            // sign-in; nothing is retried by itself.
+            Call::Done(Err(e)) if e.needs_step_up() => {
+                let auth = use_auth();
+                let action = view! {
+                    <button type="button" class="button" id="step-up" on:click=move |_| auth.step_up()>
+                        "Sign in again to continue"
+                    </button>
+                };
+                error_box("step-up-required", e.user_message(), action.into_any())
+            }
             Call::Done(Err(e)) => error_box("api-error", e.user_message(), ().into_any()),
         }}
     }

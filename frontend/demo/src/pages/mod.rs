@@ -6,6 +6,7 @@ mod callback;
 mod home;
 mod not_found;
 mod profile;
+mod sessions;
 
 pub use account::Account;
 pub use api_call::ApiCall;

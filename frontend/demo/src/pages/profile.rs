@@ -3,6 +3,7 @@
 use keyway_leptos::{Loader, LogoutButton, use_auth};
 use leptos::prelude::*;
 
+use super::sessions::Sessions;
 use crate::format::format_time;
 use crate::views::{AuthErrorLine, error_box, retry_button, status_line};
 
@@ -37,6 +38,10 @@ pub fn Profile() -> impl IntoView {
                     <dd id="user-provider">{user.provider}</dd>
                     <dt>"Session ends"</dt>
                     <dd id="session-expires">{format_time(user.expires_at)}</dd>
+                    <dt>"Signed in at provider"</dt>
+                    <dd id="auth-time">{user.auth_time.map(format_time).unwrap_or_else(|| "(not said)".to_owned())}</dd>
+                    <dt>"Authentication level"</dt>
+                    <dd id="user-acr" class="mono">{user.acr.unwrap_or_else(|| "(not said)".to_owned())}</dd>
                 </dl>
             }
         })
@@ -51,6 +56,7 @@ pub fn Profile() -> impl IntoView {
                 error_box("userinfo-error", e.user_message(), retry_button(move || userinfo.refetch()))
             }
         }}
+        <Sessions />
         <div class="actions">
             <LogoutButton attr:class="button secondary" attr:id="logout">
                 "Sign out"
