@@ -63,16 +63,18 @@ impl RedisNodes {
             _ => return Err(format!("unknown scheme `{scheme}`")),
         };
         let what = scheme_label(topology);
-        if rest.contains(['?', '#']) {
+        // Everything before the last `@` is the user and password (hosts and
+        // paths have none), so no part of a password is ever read as a host.
+        let (userinfo, after) = match rest.rsplit_once('@') {
+            Some((u, h)) => (Some(u), h),
+            None => (None, rest),
+        };
+        if after.contains(['?', '#']) {
             return Err(format!(
                 "not a valid {what} URL: no query or fragment expected"
             ));
         }
-        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-        let (userinfo, hosts) = match authority.rsplit_once('@') {
-            Some((u, h)) => (Some(u), h),
-            None => (None, authority),
-        };
+        let (hosts, path) = after.split_once('/').unwrap_or((after, ""));
         let (username, password) = credentials(userinfo, what)?;
         let default_port = match topology {
             RedisTopology::Sentinel => SENTINEL_PORT,
@@ -325,10 +327,14 @@ mod tests {
             ("redis+cluster://:secret@a:0", "invalid port"),
             ("redis+cluster://:secret@a?x=1", "no query"),
             ("redis+cluster://:secret@[::1", "closing"),
+            ("redis+cluster://user:se/cr:et@h:x", "invalid port"),
+            ("redis+sentinel://user:se,cr/et@h/", "names no service"),
         ] {
             let e = RedisNodes::parse(url).unwrap_err();
             assert!(e.contains(want), "{url}: {e}");
-            assert!(!e.contains("secret"), "{url}: {e}");
+            for part in ["secret", "se/cr", "cr:et", "se,cr", "cr/et"] {
+                assert!(!e.contains(part), "{url}: {e}");
+            }
         }
     }
 
