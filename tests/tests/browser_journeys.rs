@@ -151,7 +151,7 @@ async fn silent_sign_in_without_a_provider_session_comes_back_anonymous_once_per
         let attempts = stat(&provider, "authorization_requests").await;
         if attempts != 2 {
             return Err(format!(
-                "{attempts} authorization requests: the silent one, then the one by hand"
+                "{attempts} authorization requests, not 2: the silent one and the one by hand (a silent one per page load?)"
             ));
         }
         let silent_started = metric(&metrics, &logins("silent", "started")).await;
