@@ -6,9 +6,8 @@
 //! account". axe-core checks the step-up prompt and the session list.
 
 use keyway_tests::bff::{TestBff, client_for, env_for, reserve};
-use keyway_tests::browser::{Browser, dist_dir, run};
+use keyway_tests::browser::{Browser, WAIT, dist_dir, run};
 use keyway_tests::provider::{ProviderConfig, TestProvider};
-use keyway_tests::wait::eventually;
 use keyway_tests::walk::{ACR_MFA, ONE_TIME_CODE};
 use serde_json::json;
 use std::sync::Arc;
@@ -44,24 +43,28 @@ fn e(err: impl std::fmt::Display) -> String {
     err.to_string()
 }
 
+// Inside a browser test's body nothing panics: an error is returned, so
+// `run` closes the browser (a panic would leave chromedriver running).
+
 /// A counter of the provider's `GET /test/stats`.
-async fn stat(provider: &TestProvider, name: &str) -> u64 {
-    provider.stats().await.expect("stats")[name]
+async fn stat(provider: &TestProvider, name: &str) -> Result<u64, String> {
+    provider.stats().await?[name]
         .as_u64()
-        .unwrap_or_else(|| panic!("no {name} in the provider's stats"))
+        .ok_or_else(|| format!("no {name} in the provider's stats"))
 }
 
 /// The value of one line of the BFF's metrics, e.g. `keyway_logins_total{…}`.
-async fn metric(metrics_url: &str, series: &str) -> f64 {
+async fn metric(metrics_url: &str, series: &str) -> Result<f64, String> {
     let text = reqwest::get(metrics_url)
         .await
-        .expect("GET /metrics")
+        .map_err(e)?
         .text()
         .await
-        .expect("metrics text");
-    text.lines()
+        .map_err(e)?;
+    Ok(text
+        .lines()
         .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
-        .unwrap_or(0.0)
+        .unwrap_or(0.0))
 }
 
 fn logins(kind: &str, outcome: &str) -> String {
@@ -107,7 +110,7 @@ async fn silent_sign_in_without_a_provider_session_comes_back_anonymous_once_per
         b.client.goto(&home).await.map_err(e)?;
         b.wait_css(".login-button").await?;
         // Off by default: the first visit made no attempt.
-        if stat(&provider, "authorization_requests").await != 0 {
+        if stat(&provider, "authorization_requests").await? != 0 {
             return Err("a silent attempt without the setting".into());
         }
         turn_silent_sign_in_on(&b).await?;
@@ -125,7 +128,7 @@ async fn silent_sign_in_without_a_provider_session_comes_back_anonymous_once_per
         .await?;
         b.wait_css("#header-anonymous").await?;
         assert_no_error_shown(&b).await?;
-        let attempts = stat(&provider, "authorization_requests").await;
+        let attempts = stat(&provider, "authorization_requests").await?;
         if attempts != 1 {
             return Err(format!("{attempts} authorization requests, not 1"));
         }
@@ -148,14 +151,14 @@ async fn silent_sign_in_without_a_provider_session_comes_back_anonymous_once_per
         b.click(".login-button").await?;
         b.provider_sign_in("alice", "wonderland", true).await?;
         b.wait_text("main", "Signed in as Alice Liddell").await?;
-        let attempts = stat(&provider, "authorization_requests").await;
+        let attempts = stat(&provider, "authorization_requests").await?;
         if attempts != 2 {
             return Err(format!(
                 "{attempts} authorization requests, not 2: the silent one and the one by hand (a silent one per page load?)"
             ));
         }
-        let silent_started = metric(&metrics, &logins("silent", "started")).await;
-        let silent_failed = metric(&metrics, &logins("silent", "failed")).await;
+        let silent_started = metric(&metrics, &logins("silent", "started")).await?;
+        let silent_failed = metric(&metrics, &logins("silent", "failed")).await?;
         if (silent_started, silent_failed) != (1.0, 1.0) {
             return Err(format!(
                 "silent logins: {silent_started} started, {silent_failed} failed (want 1, 1)"
@@ -192,7 +195,7 @@ async fn silent_sign_in_with_a_provider_session_signs_in_on_the_page_it_started_
         if user_of(&b).await?["status"] != 401 {
             return Err("still signed in at the BFF".into());
         }
-        let before = stat(&provider, "authorization_requests").await;
+        let before = stat(&provider, "authorization_requests").await?;
 
         // A visit to a protected page with a query: the silent sign-in
         // brings the user back to it signed in, no provider page shown, and
@@ -205,7 +208,7 @@ async fn silent_sign_in_with_a_provider_session_signs_in_on_the_page_it_started_
         }
         b.wait_text("#header-user", "Alice Liddell").await?;
         assert_no_error_shown(&b).await?;
-        let after = stat(&provider, "authorization_requests").await;
+        let after = stat(&provider, "authorization_requests").await?;
         if after != before + 1 {
             return Err(format!(
                 "{} authorization requests for one silent sign-in",
@@ -213,8 +216,8 @@ async fn silent_sign_in_with_a_provider_session_signs_in_on_the_page_it_started_
             ));
         }
         // The guard did not start a sign-in of its own.
-        let silent = metric(&metrics, &logins("silent", "completed")).await;
-        let interactive = metric(&metrics, &logins("interactive", "started")).await;
+        let silent = metric(&metrics, &logins("silent", "completed")).await?;
+        let interactive = metric(&metrics, &logins("interactive", "started")).await?;
         if (silent, interactive) != (1.0, 1.0) {
             return Err(format!(
                 "logins: {silent} silent completed, {interactive} interactive started (want 1, 1)"
@@ -317,17 +320,18 @@ async fn two_browsers_of_one_user_see_each_other_and_one_signs_the_other_out() {
             wait_sessions(&second, 2).await?;
 
             // The first ends the second's session from its line.
-            let revoked = stat(&provider, "refresh_tokens_revoked").await;
+            let revoked = stat(&provider, "refresh_tokens_revoked").await?;
             first
                 .click("#sessions li.session-row[data-current='false'] button.end-session")
                 .await?;
             wait_sessions(&first, 1).await?;
-            eventually(
-                Duration::from_secs(10),
-                "the ended session's refresh token is revoked at the provider",
-                || async { stat(&provider, "refresh_tokens_revoked").await == revoked + 1 },
-            )
-            .await;
+            let deadline = tokio::time::Instant::now() + WAIT;
+            while stat(&provider, "refresh_tokens_revoked").await? != revoked + 1 {
+                if tokio::time::Instant::now() > deadline {
+                    return Err("the ended session's refresh token was not revoked at the provider".into());
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
             if user_of(&first).await?["status"] != 200 {
                 return Err("the first browser was signed out too".into());
             }
