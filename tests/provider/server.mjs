@@ -291,6 +291,12 @@ const stats = {
   // check that a relying party caches discovery and the JWKS.
   discovery_requests: 0,
   jwks_requests: 0,
+  // Requests to the authorization endpoint itself (not its `/auth/<uid>`
+  // resumptions): a silent sign-in is one each, so a test can prove "once".
+  authorization_requests: 0,
+  // Refresh tokens destroyed by the revocation endpoint (a subset of
+  // `revocations`): proves the refresh token itself was revoked.
+  refresh_tokens_revoked: 0,
 };
 
 // TEST-ONLY delays of the token endpoint (set by POST /test/delay), in ms:
@@ -603,6 +609,7 @@ ${form}
     await next();
     if (ctx.method === 'POST' && ctx.path === revocationPath && ctx.status === 200) {
       stats.revocations += 1;
+      if (ctx.oidc?.entities?.RefreshToken) stats.refresh_tokens_revoked += 1;
     }
   });
 
@@ -797,12 +804,14 @@ function handleTestEndpoint(req, res, url) {
 const server = config.tls ? https.createServer({ cert: config.tls.cert, key: config.tls.key }) : http.createServer();
 let provider;
 let providerCallback;
+let authorizationPath;
 
 server.on('request', async (req, res) => {
   try {
     const url = new URL(req.url, 'http://127.0.0.1');
     if (url.pathname === '/.well-known/openid-configuration') stats.discovery_requests += 1;
     if (url.pathname === '/jwks') stats.jwks_requests += 1;
+    if (url.pathname === authorizationPath) stats.authorization_requests += 1;
     if (url.pathname.startsWith('/test/')) {
       handleTestEndpoint(req, res, url);
       return;
@@ -829,6 +838,7 @@ server.listen(port, '127.0.0.1', () => {
   const { port: actual } = server.address();
   const issuer = `${config.tls ? 'https' : 'http'}://127.0.0.1:${actual}`;
   provider = buildProvider(issuer);
+  authorizationPath = new URL(provider.urlFor('authorization')).pathname;
   providerCallback = provider.callback();
   process.stdout.write(`READY ${issuer}\n`);
 });
