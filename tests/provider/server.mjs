@@ -292,6 +292,12 @@ const stats = {
   // check that a relying party caches discovery and the JWKS.
   discovery_requests: 0,
   jwks_requests: 0,
+  // Requests to the authorization endpoint itself (not its `/auth/<uid>`
+  // resumptions): a silent sign-in is one each, so a test can prove "once".
+  authorization_requests: 0,
+  // Refresh tokens destroyed by the revocation endpoint (a subset of
+  // `revocations`): proves the refresh token itself was revoked.
+  refresh_tokens_revoked: 0,
 };
 
 // TEST-ONLY delays of the token endpoint (set by POST /test/delay), in ms:
@@ -609,6 +615,7 @@ ${form}
     await next();
     if (ctx.method === 'POST' && ctx.path === revocationPath && ctx.status === 200) {
       stats.revocations += 1;
+      if (ctx.oidc?.entities?.RefreshToken) stats.refresh_tokens_revoked += 1;
     }
   });
 
@@ -809,12 +816,14 @@ server.keepAliveTimeout = 120_000;
 server.headersTimeout = 121_000;
 let provider;
 let providerCallback;
+let authorizationPath;
 
 server.on('request', async (req, res) => {
   try {
     const url = new URL(req.url, 'http://127.0.0.1');
     if (url.pathname === '/.well-known/openid-configuration') stats.discovery_requests += 1;
     if (url.pathname === '/jwks') stats.jwks_requests += 1;
+    if (url.pathname === authorizationPath) stats.authorization_requests += 1;
     if (url.pathname.startsWith('/test/')) {
       handleTestEndpoint(req, res, url);
       return;
@@ -841,6 +850,7 @@ server.listen(port, '127.0.0.1', () => {
   const { port: actual } = server.address();
   const issuer = `${config.tls ? 'https' : 'http'}://127.0.0.1:${actual}`;
   provider = buildProvider(issuer);
+  authorizationPath = new URL(provider.urlFor('authorization')).pathname;
   providerCallback = provider.callback();
   process.stdout.write(`READY ${issuer}\n`);
 });

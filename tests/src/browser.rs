@@ -362,3 +362,59 @@ where
     }
     result
 }
+
+/// Helpers of the login-journey browser tests (`tests/tests/browser_journeys.rs`).
+impl Browser {
+    /// Clicks the element `css` (waiting for it).
+    pub async fn click(&self, css: &str) -> Result<(), String> {
+        self.wait_css(css)
+            .await?
+            .click()
+            .await
+            .map_err(|e| format!("clicking `{css}`: {e}"))
+    }
+
+    /// Types `text` into the element `css` (waiting for it).
+    pub async fn type_into(&self, css: &str, text: &str) -> Result<(), String> {
+        self.wait_css(css)
+            .await?
+            .send_keys(text)
+            .await
+            .map_err(|e| format!("typing into `{css}`: {e}"))
+    }
+
+    /// Waits until the window's URL starts with `prefix` (e.g. the provider's issuer).
+    pub async fn wait_url_prefix(&self, prefix: &str) -> Result<url::Url, String> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let mut last = None;
+        while tokio::time::Instant::now() < deadline {
+            if let Ok(url) = self.client.current_url().await {
+                if url.as_str().starts_with(prefix) {
+                    return Ok(url);
+                }
+                last = Some(url);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(format!("never at {prefix}… (at {last:?})"))
+    }
+
+    /// Whether an element matches `css` now (no waiting).
+    pub async fn has(&self, css: &str) -> bool {
+        self.client.find(Locator::Css(css)).await.is_ok()
+    }
+
+    /// Runs axe-core on the page, printing every violation; fails on a
+    /// serious or critical one.
+    pub async fn assert_accessible(&self, page: &str) -> Result<(), String> {
+        let (all, bad) = self.axe_violations().await?;
+        for v in &all {
+            eprintln!("axe on {page}: {v}");
+        }
+        if bad.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("accessibility violations on {page}: {bad:#?}"))
+        }
+    }
+}

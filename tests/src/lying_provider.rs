@@ -3,6 +3,9 @@
 //! redirects straight back with a code, no login page) but whose token
 //! endpoint answers with exactly one configurable [`Fault`]: a forged or
 //! wrong ID token, or a token endpoint that hangs or answers garbage.
+//! Honest ID tokens answer what the login asked of the authentication
+//! (`acr` = the first `acr_values`, `auth_time` when `max_age` was asked);
+//! [`Fault::LowerAcr`] and [`Fault::AuthTimeAgo`] lie about it.
 //!
 //! Some faults are in what it publishes instead: discovery advertising
 //! `HS256`, or a JWKS whose RSA numbers carry a leading zero byte (which an
@@ -121,6 +124,24 @@ pub enum Fault {
     /// request that carries a DPoP proof (RFC 9449 §5: the client must
     /// refuse it).
     BearerToDpop,
+    /// The ID token's `acr` is [`LOWER_ACR`], whatever `acr_values` the
+    /// login asked for (an honest answer names the first one asked).
+    LowerAcr,
+    /// The ID token's `auth_time` is this many seconds ago (an honest
+    /// answer to a login that asked for `max_age` says now).
+    AuthTimeAgo(i64),
+}
+
+/// The authentication level [`Fault::LowerAcr`] claims.
+pub const LOWER_ACR: &str = "urn:liar:password-only";
+
+/// What an authorization request asked of the authentication, which an
+/// honest ID token answers: `acr` = the first `acr_values`, `auth_time` =
+/// now when `max_age` was asked.
+#[derive(Debug, Clone, Default)]
+struct Asked {
+    acr: Option<String>,
+    max_age: bool,
 }
 
 #[derive(Debug)]
@@ -134,6 +155,7 @@ struct Shared {
     discovery_fetches: AtomicUsize,
     next_code: AtomicUsize,
     nonces: Mutex<HashMap<String, String>>,
+    asked: Mutex<HashMap<String, Asked>>,
     authorize_seen: Mutex<Vec<HashMap<String, String>>>,
     token_seen: Mutex<Vec<TokenRequest>>,
 }
@@ -187,6 +209,7 @@ impl LyingProvider {
             discovery_fetches: AtomicUsize::new(0),
             next_code: AtomicUsize::new(1),
             nonces: Mutex::new(HashMap::new()),
+            asked: Mutex::new(HashMap::new()),
             authorize_seen: Mutex::new(Vec::new()),
             token_seen: Mutex::new(Vec::new()),
         });
@@ -333,6 +356,14 @@ async fn authorize(
         .lock()
         .expect("nonces")
         .insert(code.clone(), q.get("nonce").cloned().unwrap_or_default());
+    let asked = Asked {
+        acr: q
+            .get("acr_values")
+            .and_then(|v| v.split(' ').find(|a| !a.is_empty()))
+            .map(str::to_owned),
+        max_age: q.contains_key("max_age"),
+    };
+    s.asked.lock().expect("asked").insert(code.clone(), asked);
     let mut back = Url::parse(q.get("redirect_uri").map_or("", String::as_str))
         .unwrap_or_else(|_| Url::parse("http://127.0.0.1/callback").expect("url"));
     {
@@ -367,9 +398,9 @@ fn rs256(kid: &str) -> Header {
     h
 }
 
-/// The ID token of `fault` for a login whose nonce was `nonce`, for a
-/// client whose secret is `client_secret`.
-fn id_token(s: &Shared, fault: Fault, nonce: &str, client_secret: &str) -> String {
+/// The ID token of `fault` for a login whose nonce was `nonce` and which
+/// asked `asked`, for a client whose secret is `client_secret`.
+fn id_token(s: &Shared, fault: Fault, nonce: &str, asked: &Asked, client_secret: &str) -> String {
     let t = now();
     let mut claims = json!({
         "iss": s.issuer,
@@ -380,6 +411,12 @@ fn id_token(s: &Shared, fault: Fault, nonce: &str, client_secret: &str) -> Strin
         "nonce": nonce,
         "name": "Liar",
     });
+    if let Some(acr) = &asked.acr {
+        claims["acr"] = json!(acr);
+    }
+    if asked.max_age {
+        claims["auth_time"] = json!(t);
+    }
     match fault {
         Fault::WrongIssuer => claims["iss"] = json!("https://evil.example"),
         Fault::WrongAudience => claims["aud"] = json!("someone-else"),
@@ -396,6 +433,8 @@ fn id_token(s: &Shared, fault: Fault, nonce: &str, client_secret: &str) -> Strin
             claims.as_object_mut().expect("object").remove("nonce");
         }
         Fault::WrongNonce => claims["nonce"] = json!("not-the-login-nonce"),
+        Fault::LowerAcr => claims["acr"] = json!(LOWER_ACR),
+        Fault::AuthTimeAgo(secs) => claims["auth_time"] = json!(t - secs),
         _ => {}
     }
     match fault {
@@ -486,6 +525,12 @@ async fn token(
         return refresh(&s, &client_secret).into_response();
     }
     let code = form.get("code").cloned().unwrap_or_default();
+    let asked = s
+        .asked
+        .lock()
+        .expect("asked")
+        .remove(&code)
+        .unwrap_or_default();
     let Some(nonce) = s.nonces.lock().expect("nonces").remove(&code) else {
         return (
             StatusCode::BAD_REQUEST,
@@ -499,7 +544,7 @@ async fn token(
             "token_type": "Bearer",
             "expires_in": 2,
             "refresh_token": format!("rt-{code}"),
-            "id_token": id_token(&s, Fault::None, &nonce, &client_secret),
+            "id_token": id_token(&s, Fault::None, &nonce, &asked, &client_secret),
         }))
         .into_response();
     }
@@ -507,7 +552,7 @@ async fn token(
         "access_token": format!("at-{code}"),
         "token_type": "Bearer",
         "expires_in": 3600,
-        "id_token": id_token(&s, s.fault, &nonce, &client_secret),
+        "id_token": id_token(&s, s.fault, &nonce, &asked, &client_secret),
     }))
     .into_response()
 }
@@ -527,7 +572,7 @@ fn is_refresh_fault(fault: Fault) -> bool {
 /// fault (none for [`Fault::RefreshHonest`]).
 fn refresh(s: &Shared, client_secret: &str) -> axum::Json<Value> {
     let n = s.next_code.fetch_add(1, Ordering::SeqCst);
-    let token = id_token(s, Fault::None, "", client_secret);
+    let token = id_token(s, Fault::None, "", &Asked::default(), client_secret);
     // The honest refreshed ID token has no nonce (OpenID Connect Core §12.2).
     let mut claims: Value = {
         let payload = token.split('.').nth(1).expect("JWS");

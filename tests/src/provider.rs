@@ -682,9 +682,11 @@ impl TestProvider {
     /// The provider's test-only counters (`GET /test/stats`):
     /// `{"token_requests":{"authorization_code":N,"refresh_token":N,
     /// "client_credentials":N}, "revocations":N, "backchannel_logouts_sent":N,
-    /// "backchannel_logouts_failed":N, "token_errors":{…}}`. Token requests
+    /// "backchannel_logouts_failed":N, "discovery_requests":N,
+    /// "jwks_requests":N, "authorization_requests":N,
+    /// "refresh_tokens_revoked":N, "token_errors":{…}}`. Token requests
     /// count successes and failures by grant_type; `token_errors` the
-    /// failures alone.
+    /// failures alone; see `tests/provider/README.md`.
     pub async fn stats(&self) -> Result<serde_json::Value, String> {
         let url = format!("{}/test/stats", self.issuer);
         let response = send(self.http.get(&url)).await?;

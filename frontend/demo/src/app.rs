@@ -1,6 +1,6 @@
 //! The demo app: the router, the header with the user menu, the footer.
 
-use keyway_leptos::{AuthState, LogoutButton, provide_auth, use_auth};
+use keyway_leptos::{AuthSetup, AuthState, LogoutButton, provide_auth_setup, use_auth};
 use leptos::prelude::*;
 use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::path;
@@ -11,10 +11,14 @@ use crate::pages::{Account, ApiCall, Callback, Home, NotFound, Profile};
 
 /// The whole demo: `/`, the protected `/profile` branch (`/profile`,
 /// `/profile/api`), and the redirect URIs `/callback` and
-/// `/callback/:provider`.
+/// `/callback/:provider`. Silent sign-in on first load when the visitor
+/// turned it on (the setting on `/`).
 #[component]
 pub fn App() -> impl IntoView {
-    provide_auth();
+    provide_auth_setup(AuthSetup {
+        silent: crate::settings::silent_sign_in(),
+        ..AuthSetup::default()
+    });
     view! {
         <Router>
             <Header />

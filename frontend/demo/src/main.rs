@@ -8,6 +8,7 @@ mod a11y;
 mod app;
 mod format;
 mod pages;
+mod settings;
 mod views;
 
 fn main() {

@@ -71,7 +71,9 @@ pub fn ApiCall() -> impl IntoView {
         <p>
             "The BFF forwards " <code>"/bff/api/{name}/{path}"</code>
             " to the API configured as " <code>"name"</code>
-            ", adding your access token; this page never sees it."
+            ", adding your access token; this page never sees it. With "
+            <code>"scripts/demo"</code> ", " <code>"provider-mfa/me"</code>
+            " is the same API behind a step-up: it asks for a sign-in with a one-time code."
         </p>
         <form class="api-form" on:submit=on_submit>
             <label for="api-path">"API name and path"</label>

@@ -4,6 +4,7 @@ use keyway_leptos::{AuthState, use_auth};
 use leptos::prelude::*;
 
 use crate::format::display_name;
+use crate::settings::SilentSetting;
 use crate::views::{ProviderButtons, error_box, retry_button, status_line};
 
 /// `/`.
@@ -56,6 +57,7 @@ pub fn Home() -> impl IntoView {
                     error_box("error", e.user_message(), retry_button(move || auth.refetch()))
                 }
             }}
+            <SilentSetting />
         </section>
     }
 }

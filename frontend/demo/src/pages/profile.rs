@@ -1,7 +1,8 @@
 //! `/profile`: the signed-in user and the provider's userinfo.
 
-use keyway_leptos::{Loader, LogoutButton, use_auth};
+use keyway_leptos::{Auth, Loader, LoginOptions, LogoutButton, Prompt, current_path, use_auth};
 use leptos::prelude::*;
+use leptos::task::spawn_local;
 
 use super::sessions::Sessions;
 use crate::format::format_time;
@@ -61,7 +62,24 @@ pub fn Profile() -> impl IntoView {
             <LogoutButton attr:class="button secondary" attr:id="logout">
                 "Sign out"
             </LogoutButton>
+            <button type="button" class="button secondary" id="switch-account" on:click=move |_| switch_account(auth)>
+                "Use another account"
+            </button>
         </div>
         <AuthErrorLine />
     }
+}
+
+/// "Use another account": a sign-in with `prompt=select_account` (the
+/// provider's account choice), back to this page; a failure shows in the
+/// page's `AuthErrorLine`.
+fn switch_account(auth: Auth) {
+    let start = auth.sign_in_with(LoginOptions {
+        prompt: Some(Prompt::SelectAccount),
+        return_to: Some(current_path()),
+        ..LoginOptions::default()
+    });
+    spawn_local(async move {
+        let _ = start.await;
+    });
 }
