@@ -13,6 +13,7 @@
 //! server process loses nothing (the OS keeps its writes), only a crash of
 //! the machine would, which no test does.
 
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -30,6 +31,8 @@ pub struct PgServer {
     bin: PathBuf,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    /// Extra `-c name=value` settings of every start (TLS).
+    settings: Vec<String>,
 }
 
 /// The newest `/usr/lib/postgresql/<version>/bin`.
@@ -162,6 +165,28 @@ impl PgServer {
 
     /// Starts a server on `port` with an empty database `keyway`.
     pub async fn start_on(port: u16) -> Result<Self, String> {
+        Self::start_with(port, None).await
+    }
+
+    /// Starts a server on a free port that also accepts TLS (`ssl=on`) with
+    /// `certificate` (issued by a [`crate::tls::TestCa`]); plain TCP is
+    /// still accepted, so a test can tell which one a client used from
+    /// `pg_stat_ssl`.
+    pub async fn start_with_tls(certificate: &crate::tls::TestCertificate) -> Result<Self, String> {
+        let mut last = String::new();
+        for _ in 0..3 {
+            match Self::start_with(crate::redis::free_port(), Some(certificate)).await {
+                Ok(server) => return Ok(server),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    async fn start_with(
+        port: u16,
+        tls: Option<&crate::tls::TestCertificate>,
+    ) -> Result<Self, String> {
         let bin = bin_dir()?;
         let template = template(&bin)?;
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
@@ -174,12 +199,26 @@ impl PgServer {
         if !copied.success() {
             return Err("cannot copy the PostgreSQL template".into());
         }
+        let mut settings = Vec::new();
+        if let Some(certificate) = tls {
+            let cert = dir.path().join("server.crt");
+            let key = dir.path().join("server.key");
+            std::fs::write(&cert, certificate.cert_pem()).map_err(|e| e.to_string())?;
+            std::fs::write(&key, certificate.key_pem()).map_err(|e| e.to_string())?;
+            // PostgreSQL refuses a key that others can read.
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| e.to_string())?;
+            settings.push("ssl=on".to_owned());
+            settings.push(format!("ssl_cert_file={}", cert.display()));
+            settings.push(format!("ssl_key_file={}", key.display()));
+        }
         hand_over(dir.path())?;
         let mut server = Self {
             port,
             bin,
             dir,
             child: None,
+            settings,
         };
         server.restart().await?;
         server.psql("CREATE DATABASE keyway")?;
@@ -210,7 +249,11 @@ impl PgServer {
         if self.child.is_some() {
             return Err("already running".into());
         }
-        let child = command(&self.bin.join("postgres"))?
+        let mut postgres = command(&self.bin.join("postgres"))?;
+        for setting in &self.settings {
+            postgres.arg("-c").arg(setting);
+        }
+        let child = postgres
             .arg("-D")
             .arg(self.dir.path().join("data"))
             .args(["-p", &self.port.to_string()])

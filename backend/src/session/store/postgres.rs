@@ -86,9 +86,14 @@ async fn bounded<T>(op: impl Future<Output = Result<T, sqlx::Error>>) -> Result<
     }
 }
 
-/// Whether retrying cannot help: refused credentials, no such database.
+/// Whether retrying cannot help: refused credentials, no such database, a
+/// server whose certificate is not trusted (`sslmode=verify-ca`/`verify-full`:
+/// rustls' verdict, which sqlx hands back inside an I/O error).
 fn is_fatal(e: &sqlx::Error) -> bool {
     match e {
+        sqlx::Error::Io(io) => io
+            .get_ref()
+            .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some()),
         sqlx::Error::Database(db) => matches!(
             db.code().as_deref(),
             Some("28P01" | "28000" | "3D000" | "42501")
