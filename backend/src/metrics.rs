@@ -151,6 +151,19 @@ struct ApiMetrics {
     by_status: Box<[OnceLock<Counter>]>,
 }
 
+/// The state of the session store, as `/metrics` shows it.
+#[derive(Debug, Clone)]
+pub struct StoreStatus {
+    /// What the store is (`Sessions::store_kind`).
+    pub kind: &'static str,
+    /// Whether it answered a ping.
+    pub up: bool,
+    /// Whether sessions are served from this process's memory right now.
+    pub cache_live: bool,
+    /// The store's own counters (`Store::counters`).
+    pub counters: Vec<(&'static str, u64)>,
+}
+
 /// The metrics of one [`App`](crate::App): its own recorder and the handles of
 /// the hot path.
 pub(crate) struct Metrics {
@@ -347,9 +360,9 @@ impl Metrics {
         .increment(1);
     }
 
-    /// Sets the session store's series (see [`crate::session::StoreStatus`]),
+    /// Sets the session store's series (see [`StoreStatus`]),
     /// labelled with the kind of store.
-    pub(crate) fn store_status(&self, status: &crate::session::StoreStatus) {
+    pub(crate) fn store_status(&self, status: &StoreStatus) {
         let label = || vec![Label::new("store", status.kind)];
         let gauge = |name: &'static str, on: bool| {
             self.recorder

@@ -15,6 +15,7 @@ pub(crate) mod id;
 pub(crate) mod store;
 
 use crate::config::{SessionKey, SessionSettings};
+use crate::metrics::StoreStatus;
 use codec::Codec;
 use data::{SessionData, now_secs};
 use id::SessionId;
@@ -32,19 +33,6 @@ pub struct Session {
     pub version: u64,
     /// What the session holds (shared: change a copy and [`Sessions::update`]).
     pub data: Arc<SessionData>,
-}
-
-/// The state of the session store, as `/metrics` shows it.
-#[derive(Debug, Clone)]
-pub struct StoreStatus {
-    /// What the store is ([`Sessions::store_kind`]).
-    pub kind: &'static str,
-    /// Whether it answered a ping.
-    pub up: bool,
-    /// Whether sessions are served from this process's memory right now.
-    pub cache_live: bool,
-    /// The store's own counters ([`Store::counters`]).
-    pub counters: Vec<(&'static str, u64)>,
 }
 
 /// The outcome of [`Sessions::update`].
