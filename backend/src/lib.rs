@@ -68,7 +68,7 @@ pub use error::{Error, StepUp};
 pub use jose::{PrivateKey, SigningAlg};
 pub use secret::Secret;
 pub use session::store::{ChangeSink, Payload, Record, Store, StoreError, Update, Watch};
-pub use telemetry::init as init_logging;
+pub use telemetry::{LogGuard, init as init_logging};
 
 /// The Content-Security-Policy that fits the built SPA in `dir` (Trunk's
 /// `dist/`): what Keyway sends with it, for a web server that serves the
