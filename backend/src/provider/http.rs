@@ -9,6 +9,7 @@
 //! through [`HttpOptions::customize`], after which Keyway's own policies
 //! (timeouts, no redirects) are applied again so they cannot be lost.
 
+use super::api_client::ApiClient;
 use super::dpop::{DpopKey, Nonces};
 use super::error::ProtocolError;
 use std::future::Future;
@@ -84,6 +85,9 @@ impl std::fmt::Debug for HttpOptions {
 #[derive(Debug, Clone)]
 pub struct HttpClient {
     inner: reqwest::Client,
+    /// The API proxy's client (pooled hyper; the customized reqwest client
+    /// when the application adjusted it).
+    api: ApiClient,
     /// The servers' DPoP nonces (shared by every clone).
     nonces: Arc<Nonces>,
 }
@@ -116,8 +120,13 @@ impl HttpClient {
             .user_agent(concat!("keyway/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("the HTTP client cannot be built: {e}"))?;
+        let api = match &options.customize {
+            Some(_) => ApiClient::custom(inner.clone(), timeout),
+            None => ApiClient::pooled(timeout, &options.extra_roots_pem)?,
+        };
         Ok(Self {
             inner,
+            api,
             nonces: Arc::default(),
         })
     }
@@ -127,9 +136,14 @@ impl HttpClient {
         &self.nonces
     }
 
-    /// The underlying reqwest client (used by the API proxy).
+    /// The underlying reqwest client (the provider calls').
     pub fn reqwest(&self) -> &reqwest::Client {
         &self.inner
+    }
+
+    /// The API proxy's client.
+    pub fn api(&self) -> &ApiClient {
+        &self.api
     }
 
     /// An adapter for openidconnect / oauth2's `AsyncHttpClient`.
