@@ -9,7 +9,9 @@
 //!
 //! Lines are formatted where they happen and written to stderr by a
 //! background thread (`tracing-appender`'s non-blocking writer), so a
-//! request never waits for a `write` system call. The writer is **not
+//! request never waits for a `write` system call; that thread writes the
+//! lines queued while it was busy in one `write` and flushes whenever its
+//! queue is empty. The writer is **not
 //! lossy**: when it is 128 000 lines behind (stderr blocked), the threads
 //! that log wait for room instead of dropping lines, so no access line is
 //! ever lost. The [`LogGuard`] returned by [`init`] writes what is still
@@ -36,7 +38,13 @@ pub fn init(format: LogFormat) -> LogGuard {
     let (writer, guard) = NonBlockingBuilder::default()
         .lossy(false)
         .thread_name("keyway-log")
-        .finish(std::io::stderr());
+        // Buffered: the writer thread writes what queued up while it was
+        // busy in one system call, and flushes whenever the queue is empty
+        // (so no line waits in the buffer).
+        .finish(std::io::BufWriter::with_capacity(
+            64 * 1024,
+            std::io::stderr(),
+        ));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer);
