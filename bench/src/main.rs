@@ -123,6 +123,11 @@ struct RunArgs {
     /// The keyway binary (default: `keyway` next to this executable).
     #[arg(long)]
     keyway: Option<PathBuf>,
+    /// Another keyway binary (e.g. built from the commit before a change)
+    /// run beside the first on every store, as the targets `keyway
+    /// baseline-STORE`: its ratios come from the same rounds.
+    #[arg(long)]
+    baseline: Option<PathBuf>,
     /// RUST_LOG for the Keyway processes (default: unset, Keyway's own
     /// default `info`; its log goes to a file).
     #[arg(long)]
@@ -265,7 +270,7 @@ async fn start_keyway(
         .stdout(Stdio::null())
         .stderr(log_file)
         .kill_on_drop(true);
-    if store != "memory" {
+    if store_setting != "memory" {
         // A fixed benchmark-only key (base64 of 32 bytes).
         cmd.env(
             "KEYWAY_SESSION_KEY",
@@ -371,11 +376,22 @@ async fn run(args: RunArgs) -> Result<(), String> {
     let (plain_child, plain_url) = spawn_ready(plain, "the plain proxy").await?;
 
     // The provider, with a client for every Keyway port and one for the peer.
-    let ports: Vec<(String, u16)> = args
+    // (label, store, binary, port): every store, then the baseline's.
+    let mut ports: Vec<(String, String, PathBuf, u16)> = args
         .stores
         .iter()
-        .map(|s| (s.clone(), free_port()))
+        .map(|s| (s.clone(), s.clone(), bin.clone(), free_port()))
         .collect();
+    if let Some(base) = &args.baseline {
+        for s in &args.stores {
+            ports.push((
+                format!("baseline-{s}"),
+                s.clone(),
+                base.clone(),
+                free_port(),
+            ));
+        }
+    }
     let peer_port = free_port();
     let apache_port = free_port();
     let keyway_client = ClientConfig {
@@ -383,7 +399,7 @@ async fn run(args: RunArgs) -> Result<(), String> {
         client_secret: "keyway-secret".into(),
         redirect_uris: ports
             .iter()
-            .map(|(_, p)| format!("http://127.0.0.1:{p}/callback"))
+            .map(|(_, _, _, p)| format!("http://127.0.0.1:{p}/callback"))
             .collect(),
         post_logout_redirect_uris: vec![],
         backchannel_logout_uri: None,
@@ -426,23 +442,26 @@ async fn run(args: RunArgs) -> Result<(), String> {
     };
 
     let mut keyways = Vec::new();
-    for (store, port) in &ports {
+    for (label, store, bin, port) in &ports {
         let setting = match store.as_str() {
             "memory" => "memory".to_owned(),
-            "sqlite" => format!("sqlite://{}", dir.path().join("keyway.db").display()),
+            "sqlite" => format!(
+                "sqlite://{}",
+                dir.path().join(format!("{label}.db")).display()
+            ),
             "redis" => redis.as_ref().map(|r| r.url()).unwrap_or_default(),
             "postgres" => postgres.as_ref().map(|p| p.url()).unwrap_or_default(),
             "redis-cluster" => cluster.as_ref().map(|c| c.url()).unwrap_or_default(),
             other => return Err(format!("unknown store {other:?}")),
         };
         let common = KeywayCommon {
-            bin: &bin,
+            bin,
             issuer: &provider.issuer,
             upstream: &upstream_url,
             dir: dir.path(),
             log: args.keyway_log.as_deref(),
         };
-        let mut k = start_keyway(&common, store, &setting, *port).await?;
+        let mut k = start_keyway(&common, label, &setting, *port).await?;
         k.cookie = login::keyway(&provider, &k.origin).await?;
         keyways.push(k);
     }
@@ -712,6 +731,7 @@ fn report_load(targets: &[Target], results: &BTreeMap<(usize, u32), Vec<Load>>, 
             if !t.name.starts_with("keyway") {
                 continue;
             }
+            // `keyway baseline-memory`: the baseline binary on that store.
             let k = &results[&(i, c)];
             let ratio = |f: fn(&Load) -> f64, base: &[Load]| -> Vec<f64> {
                 k.iter().zip(base).map(|(a, b)| f(a) / f(b)).collect()
