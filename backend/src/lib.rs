@@ -107,7 +107,9 @@ impl Builder {
 
     /// Adjusts the outbound HTTP client (a proxy, DNS overrides, extra
     /// roots...). Keyway's own policies — timeouts, no redirects — are
-    /// applied after, and cannot be undone here.
+    /// applied after, and cannot be undone here. The adjusted client also
+    /// carries the API proxy's calls (instead of the pooled hyper-util
+    /// client used otherwise), so the adjustments are never bypassed.
     pub fn http_client(
         mut self,
         customize: impl Fn(reqwest::ClientBuilder) -> reqwest::ClientBuilder + Send + Sync + 'static,

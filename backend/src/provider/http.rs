@@ -1,4 +1,6 @@
-//! The outbound HTTP client: reqwest over rustls, with a timeout on every
+//! The outbound HTTP client of provider calls: reqwest over rustls (the API
+//! proxy's pooled client, built here with the same roots, is
+//! [`super::api_client`]), with a timeout on every
 //! call, no redirects followed (a provider cannot bounce the BFF's
 //! credentials to another host), and a cap on response size (a provider that
 //! answers garbage cannot grow the BFF's memory).
@@ -81,7 +83,8 @@ impl std::fmt::Debug for HttpOptions {
     }
 }
 
-/// A shared client for calls to providers and upstream APIs.
+/// A shared client for calls to providers (reqwest) and, through
+/// [`HttpClient::api`], to upstream APIs.
 #[derive(Debug, Clone)]
 pub struct HttpClient {
     inner: reqwest::Client,
