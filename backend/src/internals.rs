@@ -4,6 +4,7 @@
 
 pub use crate::login::pending::{self, PendingLogin};
 pub use crate::login::return_to;
+pub use crate::provider::api_client::{ApiCallError, ApiClient};
 pub use crate::provider::claims::{Identity, KeywayClaims};
 pub use crate::provider::discovery::{ClientBase, Discovered, Metadata};
 pub use crate::provider::http::{HttpClient, HttpOptions, install_crypto_provider};

@@ -71,7 +71,7 @@ pub use error::{Error, StepUp};
 pub use jose::{PrivateKey, SigningAlg};
 pub use secret::Secret;
 pub use session::store::{ChangeSink, Payload, Record, Store, StoreError, Update, Watch};
-pub use telemetry::init as init_logging;
+pub use telemetry::{LogGuard, init as init_logging};
 
 /// The Content-Security-Policy that fits the built SPA in `dir` (Trunk's
 /// `dist/`): what Keyway sends with it, for a web server that serves the
@@ -110,7 +110,9 @@ impl Builder {
 
     /// Adjusts the outbound HTTP client (a proxy, DNS overrides, extra
     /// roots...). Keyway's own policies — timeouts, no redirects — are
-    /// applied after, and cannot be undone here.
+    /// applied after, and cannot be undone here. The adjusted client also
+    /// carries the API proxy's calls (instead of the pooled hyper-util
+    /// client used otherwise), so the adjustments are never bypassed.
     pub fn http_client(
         mut self,
         customize: impl Fn(reqwest::ClientBuilder) -> reqwest::ClientBuilder + Send + Sync + 'static,

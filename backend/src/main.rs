@@ -65,7 +65,8 @@ fn main() -> ExitCode {
         }
         Command::Csp { .. } => ExitCode::SUCCESS,
         Command::Serve => {
-            keyway_backend::init_logging(config.log_format);
+            // Kept to the end of `main`: dropping it writes the queued lines.
+            let _logs = keyway_backend::init_logging(config.log_format);
             let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
             let listen = config.listen;
             let public = config.public_url.clone();

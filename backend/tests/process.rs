@@ -386,6 +386,15 @@ async fn text_logs_are_the_default_and_carry_the_request_id() {
             "JSON by default: {l}"
         );
     }
+    // The access line, written by the log thread (not the request's), is
+    // there; so is the last line, written after the runtime stopped (the
+    // writer's queue is flushed at exit).
+    assert!(
+        ours.iter()
+            .any(|l| l.contains("finished processing request") && l.contains("status=200")),
+        "no access line:\n{}",
+        lines.join("\n")
+    );
     assert!(
         lines.iter().any(|l| l.contains("keyway stopped")),
         "{}",

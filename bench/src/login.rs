@@ -109,3 +109,43 @@ pub async fn peer(provider: &TestProvider, origin: &str) -> Result<String, Strin
     }
     Ok(cookie)
 }
+
+/// A complete login at the Apache peer on `origin` (`GET /api/item` is
+/// redirected to the provider, its pages, `GET /callback?...`); returns its
+/// session cookie as a `Cookie` header value.
+pub async fn apache(provider: &TestProvider, origin: &str) -> Result<String, String> {
+    let browser = TestProvider::browser();
+    let r = browser
+        .get(format!("{origin}/api/item"))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let url = r
+        .headers()
+        .get(LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| format!("apache /api/item answered {} without Location", r.status()))?
+        .to_owned();
+    let back = provider
+        .sign_in_with(
+            &TestProvider::browser(),
+            &url,
+            USER.0,
+            USER.1,
+            Consent::Allow,
+        )
+        .await?;
+    let r = browser.get(back).send().await.map_err(|e| e.to_string())?;
+    if !r.status().is_redirection() {
+        return Err(format!(
+            "apache callback answered {}: {}",
+            r.status(),
+            r.text().await.unwrap_or_default()
+        ));
+    }
+    let cookie = cookies(&r, "mod_auth_openidc_session");
+    if cookie.is_empty() {
+        return Err("apache set no session cookie".into());
+    }
+    Ok(cookie)
+}

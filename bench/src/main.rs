@@ -4,11 +4,12 @@
 //! it without authentication (the limit), the release `keyway` binary once
 //! per session store (memory, SQLite, Redis, PostgreSQL, Redis Cluster) with
 //! a session signed in
-//! through the real test OpenID provider, and the Node peer (Auth0's
-//! express-openid-connect with http-proxy-middleware, `bench/peer/`), drives
+//! through the real test OpenID provider, the Node peer (Auth0's
+//! express-openid-connect with http-proxy-middleware, `bench/peer/`) and
+//! Apache httpd with mod_auth_openidc ([`apache`]), drives
 //! each with `wrk` at each concurrency after a warm-up, and prints requests/s,
 //! p50, p99 and the server's CPU per request, with the ratios Keyway / plain
-//! proxy and Keyway / peer. Then: BFF CPU per login and outbound calls per
+//! proxy and Keyway / peers. Then: BFF CPU per login and outbound calls per
 //! login (N logins against each Keyway process), memory per idle session in
 //! the memory store, and the SPA's size: what Keyway's auth layer adds to a
 //! small leptos_router app, and the demo's total (`spa-size` alone). See
@@ -19,6 +20,7 @@
 //! target/release/keyway-bench
 //! ```
 
+mod apache;
 mod load;
 mod login;
 mod memory;
@@ -115,9 +117,17 @@ struct RunArgs {
     /// Skip the Node peer.
     #[arg(long)]
     no_peer: bool,
+    /// Skip the Apache httpd + mod_auth_openidc peer.
+    #[arg(long)]
+    no_apache: bool,
     /// The keyway binary (default: `keyway` next to this executable).
     #[arg(long)]
     keyway: Option<PathBuf>,
+    /// Another keyway binary (e.g. built from the commit before a change)
+    /// run beside the first on every store, as the targets `keyway
+    /// baseline-STORE`: its ratios come from the same rounds.
+    #[arg(long)]
+    baseline: Option<PathBuf>,
     /// RUST_LOG for the Keyway processes (default: unset, Keyway's own
     /// default `info`; its log goes to a file).
     #[arg(long)]
@@ -260,7 +270,7 @@ async fn start_keyway(
         .stdout(Stdio::null())
         .stderr(log_file)
         .kill_on_drop(true);
-    if store != "memory" {
+    if store_setting != "memory" {
         // A fixed benchmark-only key (base64 of 32 bytes).
         cmd.env(
             "KEYWAY_SESSION_KEY",
@@ -366,18 +376,30 @@ async fn run(args: RunArgs) -> Result<(), String> {
     let (plain_child, plain_url) = spawn_ready(plain, "the plain proxy").await?;
 
     // The provider, with a client for every Keyway port and one for the peer.
-    let ports: Vec<(String, u16)> = args
+    // (label, store, binary, port): every store, then the baseline's.
+    let mut ports: Vec<(String, String, PathBuf, u16)> = args
         .stores
         .iter()
-        .map(|s| (s.clone(), free_port()))
+        .map(|s| (s.clone(), s.clone(), bin.clone(), free_port()))
         .collect();
+    if let Some(base) = &args.baseline {
+        for s in &args.stores {
+            ports.push((
+                format!("baseline-{s}"),
+                s.clone(),
+                base.clone(),
+                free_port(),
+            ));
+        }
+    }
     let peer_port = free_port();
+    let apache_port = free_port();
     let keyway_client = ClientConfig {
         client_id: "keyway".into(),
         client_secret: "keyway-secret".into(),
         redirect_uris: ports
             .iter()
-            .map(|(_, p)| format!("http://127.0.0.1:{p}/callback"))
+            .map(|(_, _, _, p)| format!("http://127.0.0.1:{p}/callback"))
             .collect(),
         post_logout_redirect_uris: vec![],
         backchannel_logout_uri: None,
@@ -389,8 +411,15 @@ async fn run(args: RunArgs) -> Result<(), String> {
         post_logout_redirect_uris: vec![],
         backchannel_logout_uri: None,
     };
+    let apache_client = ClientConfig {
+        client_id: "apache".into(),
+        client_secret: "apache-secret".into(),
+        redirect_uris: vec![format!("http://127.0.0.1:{apache_port}/callback")],
+        post_logout_redirect_uris: vec![],
+        backchannel_logout_uri: None,
+    };
     let provider = TestProvider::start(ProviderConfig {
-        clients: vec![keyway_client, peer_client],
+        clients: vec![keyway_client, peer_client, apache_client],
         ..ProviderConfig::default()
     })
     .await?;
@@ -413,23 +442,26 @@ async fn run(args: RunArgs) -> Result<(), String> {
     };
 
     let mut keyways = Vec::new();
-    for (store, port) in &ports {
+    for (label, store, bin, port) in &ports {
         let setting = match store.as_str() {
             "memory" => "memory".to_owned(),
-            "sqlite" => format!("sqlite://{}", dir.path().join("keyway.db").display()),
+            "sqlite" => format!(
+                "sqlite://{}",
+                dir.path().join(format!("{label}.db")).display()
+            ),
             "redis" => redis.as_ref().map(|r| r.url()).unwrap_or_default(),
             "postgres" => postgres.as_ref().map(|p| p.url()).unwrap_or_default(),
             "redis-cluster" => cluster.as_ref().map(|c| c.url()).unwrap_or_default(),
             other => return Err(format!("unknown store {other:?}")),
         };
         let common = KeywayCommon {
-            bin: &bin,
+            bin,
             issuer: &provider.issuer,
             upstream: &upstream_url,
             dir: dir.path(),
             log: args.keyway_log.as_deref(),
         };
-        let mut k = start_keyway(&common, store, &setting, *port).await?;
+        let mut k = start_keyway(&common, label, &setting, *port).await?;
         k.cookie = login::keyway(&provider, &k.origin).await?;
         keyways.push(k);
     }
@@ -459,6 +491,24 @@ async fn run(args: RunArgs) -> Result<(), String> {
         Some((child, url, cookie))
     };
 
+    let apache_dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let apache = if args.no_apache {
+        None
+    } else {
+        // Its worker threads run as www-data and write nothing here but
+        // its pid file and log (written by the parent, as root).
+        let settings = apache::Settings {
+            issuer: &provider.issuer,
+            upstream: &upstream_url,
+            port: apache_port,
+            client_id: "apache",
+            client_secret: "apache-secret",
+        };
+        let (child, url) = apache::start(apache_dir.path(), &settings).await?;
+        let cookie = login::apache(&provider, &url).await?;
+        Some((child, url, cookie))
+    };
+
     // The targets, each checked once.
     let mut targets = vec![Target {
         name: "plain proxy".into(),
@@ -477,6 +527,14 @@ async fn run(args: RunArgs) -> Result<(), String> {
     if let Some((child, url, cookie)) = &peer {
         targets.push(Target {
             name: "peer (express-openid-connect)".into(),
+            url: format!("{url}/api/item"),
+            headers: vec![format!("Cookie: {cookie}")],
+            pid: child.id(),
+        });
+    }
+    if let Some((child, url, cookie)) = &apache {
+        targets.push(Target {
+            name: "peer (mod_auth_openidc)".into(),
             url: format!("{url}/api/item"),
             headers: vec![format!("Cookie: {cookie}")],
             pid: child.id(),
@@ -628,6 +686,7 @@ async fn run(args: RunArgs) -> Result<(), String> {
     );
     drop(keyways);
     drop(peer);
+    drop(apache);
     drop(redis);
     drop(postgres);
     drop(cluster);
@@ -657,16 +716,22 @@ fn report_load(targets: &[Target], results: &BTreeMap<(usize, u32), Vec<Load>>, 
     }
     println!("\n## Ratios (per round, then the median and the range over rounds)\n");
     println!(
-        "| Keyway on | conns | req/s ÷ plain proxy | added p50 | CPU/request ÷ plain proxy | req/s ÷ peer |"
+        "| Keyway on | conns | req/s ÷ plain proxy | added p50 | CPU/request ÷ plain proxy | req/s ÷ Node peer | req/s ÷ mod_auth_openidc | CPU/request ÷ mod_auth_openidc |"
     );
-    println!("| --- | --- | --- | --- | --- | --- |");
-    let peer = targets.iter().position(|t| t.name.starts_with("peer"));
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    let peer = targets
+        .iter()
+        .position(|t| t.name.starts_with("peer (express"));
+    let apache = targets
+        .iter()
+        .position(|t| t.name.starts_with("peer (mod_auth"));
     for &c in &args.concurrency {
         let plain = &results[&(0, c)];
         for (i, t) in targets.iter().enumerate() {
             if !t.name.starts_with("keyway") {
                 continue;
             }
+            // `keyway baseline-memory`: the baseline binary on that store.
             let k = &results[&(i, c)];
             let ratio = |f: fn(&Load) -> f64, base: &[Load]| -> Vec<f64> {
                 k.iter().zip(base).map(|(a, b)| f(a) / f(b)).collect()
@@ -679,13 +744,21 @@ fn report_load(targets: &[Target], results: &BTreeMap<(usize, u32), Vec<Load>>, 
             let vs_peer = peer.map_or("–".into(), |p| {
                 spread(&ratio(|l| l.rps, &results[&(p, c)]))
             });
+            let (vs_apache, cpu_vs_apache) = apache.map_or(("–".into(), "–".into()), |a| {
+                (
+                    spread(&ratio(|l| l.rps, &results[&(a, c)])),
+                    spread(&ratio(|l| l.cpu_us_per_req, &results[&(a, c)])),
+                )
+            });
             println!(
-                "| {} | {c} | {} | {:.0} µs | {} | {} |",
+                "| {} | {c} | {} | {:.0} µs | {} | {} | {} | {} |",
                 t.name.trim_start_matches("keyway "),
                 spread(&ratio(|l| l.rps, plain)),
                 median(added),
                 spread(&ratio(|l| l.cpu_us_per_req, plain)),
                 vs_peer,
+                vs_apache,
+                cpu_vs_apache,
             );
         }
     }

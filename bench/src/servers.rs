@@ -1,15 +1,15 @@
 //! The two reference servers, each run as its own process
 //! (`keyway-bench upstream`, `keyway-bench plain-proxy`): a minimal JSON
 //! upstream and a plain reverse proxy to it with no authentication, built on
-//! the same client as Keyway's proxy (reqwest over hyper, made by
-//! `keyway_backend::provider::http::HttpClient`).
+//! the same client as Keyway's proxy (hyper-util's pooled client, made by
+//! `keyway_backend::internals::HttpClient`).
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use futures_util::TryStreamExt;
+use keyway_backend::internals::ApiClient;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
@@ -50,7 +50,7 @@ pub async fn upstream(listen: &str) -> Result<(), String> {
 
 #[derive(Clone)]
 struct Plain {
-    client: reqwest::Client,
+    client: ApiClient,
     base: String,
 }
 
@@ -65,38 +65,32 @@ fn copy_headers(from: &HeaderMap, to: &mut HeaderMap) {
 async fn forward(State(p): State<Plain>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-    let mut headers = HeaderMap::with_capacity(parts.headers.len());
-    copy_headers(&parts.headers, &mut headers);
-    let body = reqwest::Body::wrap_stream(http_body_util::BodyDataStream::new(body));
-    let sent = p
-        .client
-        .request(parts.method, format!("{}{path}", p.base))
-        .headers(headers)
-        .body(body)
-        .send()
-        .await;
-    match sent {
+    let Ok(uri) = Uri::try_from(format!("{}{path}", p.base)) else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
+    let mut out = Request::new(body);
+    *out.method_mut() = parts.method;
+    *out.uri_mut() = uri;
+    copy_headers(&parts.headers, out.headers_mut());
+    match p.client.send(out, None).await {
         Ok(up) => {
-            let mut response = Response::builder().status(up.status());
-            if let Some(h) = response.headers_mut() {
-                copy_headers(up.headers(), h);
-            }
-            response
-                .body(Body::from_stream(
-                    up.bytes_stream().map_err(std::io::Error::other),
-                ))
-                .unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response())
+            let (mut head, body) = up.into_parts();
+            let mut headers = HeaderMap::with_capacity(head.headers.len());
+            copy_headers(&head.headers, &mut headers);
+            head.headers = headers;
+            Response::from_parts(head, Body::new(body))
         }
         Err(_) => StatusCode::BAD_GATEWAY.into_response(),
     }
 }
 
 /// Runs the plain proxy: `/X` goes to `upstream/X`, headers and bodies
-/// streamed, no authentication, no logging, no metrics.
+/// streamed, no authentication, no logging, no metrics; on the client of
+/// Keyway's API proxy (hyper-util's pooled client, `ApiClient`).
 pub async fn plain_proxy(listen: &str, upstream: &str) -> Result<(), String> {
     let client =
         keyway_backend::internals::HttpClient::new(Duration::from_secs(10), &Default::default())?
-            .reqwest()
+            .api()
             .clone();
     let state = Plain {
         client,

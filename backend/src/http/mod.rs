@@ -15,17 +15,16 @@ pub(crate) mod server;
 pub(crate) mod static_files;
 
 use crate::app::App;
+use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{HeaderName, HeaderValue, header};
+use axum::http::{HeaderValue, header};
 use axum::routing::{any, delete, get, post};
-use axum::{Router, middleware as mw};
 use error::ApiError;
 use static_files::StaticSite;
 use std::sync::Arc;
 use tower::ServiceBuilder;
 use tower_http::LatencyUnit;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveHeadersLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::RequestBodyTimeoutLayer;
@@ -91,22 +90,29 @@ fn bff_routes() -> Router<App> {
         ))
 }
 
-/// What every request goes through, outermost first: security headers,
-/// request ids, sensitive-header marking, the access log, panics to 500,
-/// the guard, the body timeout and size limit.
+/// What every request goes through, outermost first: the surface (request
+/// ids, security headers), sensitive-header marking, the access log, panics
+/// to 500, the guard, the body timeout and size limit.
 fn with_middleware(router: Router<App>, app: App, csp: HeaderValue) -> Router {
-    let limits = &app.config.server;
-    let guard = Arc::new(middleware::Guard {
+    let guard = middleware::Guard {
         origin: app.config.public_url.origin().ascii_serialization(),
-        max_body: limits.max_body,
-        max_header_bytes: limits.max_header_bytes,
-    });
-    let security = Arc::new(middleware::SecurityHeaders::new(csp, app.config.is_https()));
-    let request_id = HeaderName::from_static("x-request-id");
+        max_body: app.config.server.max_body,
+        max_header_bytes: app.config.server.max_header_bytes,
+    };
+    let surface = middleware::Surface::new(csp, app.config.is_https());
+    let limits = app.config.server.clone();
+    with_layers(router, guard, surface, &limits).with_state(app)
+}
+
+/// The layers of [`with_middleware`], for any router state.
+fn with_layers<S: Clone + Send + Sync + 'static>(
+    router: Router<S>,
+    guard: middleware::Guard,
+    surface: middleware::Surface,
+    limits: &crate::config::ServerLimits,
+) -> Router<S> {
     let stack = ServiceBuilder::new()
-        .layer(mw::from_fn_with_state(security, middleware::security_headers))
-        .layer(mw::map_request(middleware::sanitize_request_id))
-        .layer(SetRequestIdLayer::new(request_id.clone(), middleware::RequestIds::default()))
+        .layer(middleware::SurfaceLayer(Arc::new(surface)))
         .layer(SetSensitiveHeadersLayer::new([header::COOKIE, header::SET_COOKIE, header::AUTHORIZATION]))
         .layer(
             TraceLayer::new_for_http()
@@ -118,14 +124,87 @@ fn with_middleware(router: Router<App>, app: App, csp: HeaderValue) -> Router {
                 // One access-log line a request (in its span: with the request id).
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO).latency_unit(LatencyUnit::Millis)),
         )
-        .layer(PropagateRequestIdLayer::new(request_id))
         .layer(CatchPanicLayer::custom(|_| {
             axum::response::IntoResponse::into_response(crate::error::Error::Internal(
                 "a handler panicked".into(),
             ))
         }))
-        .layer(mw::from_fn_with_state(guard, middleware::guard))
+        .layer(middleware::GuardLayer(Arc::new(guard)))
         .layer(RequestBodyTimeoutLayer::new(limits.body_timeout))
         .layer(DefaultBodyLimit::max(limits.max_body));
-    router.layer(stack).with_state(app)
+    router.layer(stack)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::StatusCode;
+    use tower::ServiceExt;
+
+    /// Every kind of answer (a handler's 200, an error, the 404 fallback, a
+    /// guard refusal, a caught panic, a 405) carries every security header
+    /// and a request id.
+    #[tokio::test]
+    async fn every_answer_has_the_security_headers_and_a_request_id() {
+        let router: Router = Router::new()
+            .route("/ok", get(|| async { "ok" }))
+            .route(
+                "/error",
+                get(|| async { ApiError::Domain(crate::error::Error::Unauthenticated) }),
+            )
+            .route(
+                "/panic",
+                get(|| async {
+                    if true {
+                        panic!("on purpose");
+                    }
+                    "unreachable"
+                }),
+            )
+            .route("/bff/logout", post(|| async { "never" }))
+            .fallback(|| async { ApiError::NotFound });
+        let guard = middleware::Guard {
+            origin: "https://app.example".into(),
+            max_body: 1024,
+            max_header_bytes: 8192,
+        };
+        let csp = HeaderValue::from_static("default-src 'self'");
+        let surface = middleware::Surface::new(csp.clone(), true);
+        let app = with_layers(router, guard, surface, &Default::default());
+        let cases = [
+            ("GET", "/ok", StatusCode::OK),
+            ("GET", "/error", StatusCode::UNAUTHORIZED),
+            ("GET", "/nothing-here", StatusCode::NOT_FOUND),
+            ("POST", "/bff/logout", StatusCode::FORBIDDEN),
+            ("GET", "/panic", StatusCode::INTERNAL_SERVER_ERROR),
+            ("TRACE", "/ok", StatusCode::METHOD_NOT_ALLOWED),
+        ];
+        for (method, path, status) in cases {
+            let req = axum::http::Request::builder()
+                .method(method)
+                .uri(path)
+                .body(Body::empty())
+                .unwrap();
+            let r = app.clone().oneshot(req).await.unwrap();
+            assert_eq!(r.status(), status, "{method} {path}");
+            let h = r.headers();
+            assert_eq!(h["content-security-policy"], csp, "{method} {path}");
+            assert_eq!(h["x-content-type-options"], "nosniff", "{method} {path}");
+            assert_eq!(h["referrer-policy"], "no-referrer", "{method} {path}");
+            assert_eq!(h["x-frame-options"], "DENY", "{method} {path}");
+            assert_eq!(
+                h["strict-transport-security"], "max-age=31536000; includeSubDomains",
+                "{method} {path}"
+            );
+            assert!(h.contains_key("x-request-id"), "{method} {path}");
+        }
+        let req = axum::http::Request::builder()
+            .uri("/error")
+            .header("x-request-id", "mine-1")
+            .body(Body::empty())
+            .unwrap();
+        let r = app.oneshot(req).await.unwrap();
+        assert_eq!(r.headers()["x-request-id"], "mine-1");
+    }
 }

@@ -1,4 +1,6 @@
-//! The outbound HTTP client: reqwest over rustls, with a timeout on every
+//! The outbound HTTP client of provider calls: reqwest over rustls (the API
+//! proxy's pooled client, built here with the same roots, is
+//! [`super::api_client`]), with a timeout on every
 //! call, no redirects followed (a provider cannot bounce the BFF's
 //! credentials to another host), and a cap on response size (a provider that
 //! answers garbage cannot grow the BFF's memory).
@@ -9,6 +11,7 @@
 //! through [`HttpOptions::customize`], after which Keyway's own policies
 //! (timeouts, no redirects) are applied again so they cannot be lost.
 
+use super::api_client::ApiClient;
 use super::dpop::{DpopKey, Nonces};
 use super::error::ProtocolError;
 use std::future::Future;
@@ -80,10 +83,14 @@ impl std::fmt::Debug for HttpOptions {
     }
 }
 
-/// A shared client for calls to providers and upstream APIs.
+/// A shared client for calls to providers (reqwest) and, through
+/// [`HttpClient::api`], to upstream APIs.
 #[derive(Debug, Clone)]
 pub struct HttpClient {
     inner: reqwest::Client,
+    /// The API proxy's client (pooled hyper; the customized reqwest client
+    /// when the application adjusted it).
+    api: ApiClient,
     /// The servers' DPoP nonces (shared by every clone).
     nonces: Arc<Nonces>,
 }
@@ -116,8 +123,13 @@ impl HttpClient {
             .user_agent(concat!("keyway/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("the HTTP client cannot be built: {e}"))?;
+        let api = match &options.customize {
+            Some(_) => ApiClient::custom(inner.clone(), timeout),
+            None => ApiClient::pooled(timeout, &options.extra_roots_pem)?,
+        };
         Ok(Self {
             inner,
+            api,
             nonces: Arc::default(),
         })
     }
@@ -127,9 +139,14 @@ impl HttpClient {
         &self.nonces
     }
 
-    /// The underlying reqwest client (used by the API proxy).
+    /// The underlying reqwest client (the provider calls').
     pub fn reqwest(&self) -> &reqwest::Client {
         &self.inner
+    }
+
+    /// The API proxy's client.
+    pub fn api(&self) -> &ApiClient {
+        &self.api
     }
 
     /// An adapter for openidconnect / oauth2's `AsyncHttpClient`.

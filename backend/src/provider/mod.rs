@@ -13,6 +13,7 @@
 //! [`verify`] says; a provider error is passed on only as a plain RFC 6749
 //! code; no token, code or secret ever reaches a message or a log.
 
+pub(crate) mod api_client;
 pub(crate) mod claims;
 pub(crate) mod client_assertion;
 pub(crate) mod client_auth;

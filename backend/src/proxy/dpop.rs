@@ -7,7 +7,7 @@
 //! The body is read first (bounded by the API's `max_body`, like a
 //! streamed one) so that the retry can send it again.
 
-use super::{caused_by, send_error};
+use super::{caused_by, send_error, upstream_request};
 use crate::app::App;
 use crate::config::ApiSettings;
 use crate::error::Error;
@@ -41,7 +41,7 @@ pub(crate) async fn send(
     headers: HeaderMap,
     body: Body,
     started: Instant,
-) -> Result<reqwest::Response, Error> {
+) -> Result<axum::response::Response, Error> {
     let api = call.api;
     let body = http_body_util::Limited::new(body, api.max_body)
         .collect()
@@ -76,17 +76,11 @@ pub(crate) async fn send(
             "dpop",
             HeaderValue::try_from(proof).map_err(|_| Error::Internal("bad DPoP proof".into()))?,
         );
-        let mut request = app
+        let request = upstream_request(call.method, call.url, out, Body::from(body.clone()))?;
+        let response = app
             .http
-            .reqwest()
-            .request(call.method.clone(), call.url.clone())
-            .headers(out)
-            .body(body.clone());
-        if let Some(t) = api.timeout {
-            request = request.timeout(t);
-        }
-        let response = request
-            .send()
+            .api()
+            .send(request, api.timeout)
             .await
             .map_err(|e| send_error(&api.name, started, e))?;
         nonces.remember(call.url, response.headers());

@@ -19,6 +19,7 @@ pub(crate) mod step_up;
 use crate::app::App;
 use crate::config::{ApiSettings, ApiToken};
 use crate::error::Error;
+use crate::provider::api_client::ApiCallError;
 use crate::provider::dpop::DpopKey;
 use crate::secret::Secret;
 use crate::session::Session;
@@ -28,7 +29,6 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
-use futures_util::TryStreamExt;
 use std::time::Instant;
 
 /// Forwards one request to the API `name` for the session (if any).
@@ -73,7 +73,7 @@ pub(crate) async fn forward(
     let upstream = send(app, to, &grant, out, body).await?;
     let status = upstream.status();
     tracing::debug!(api = %name, status = status.as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "proxied");
-    if grant.of_user && status == reqwest::StatusCode::UNAUTHORIZED {
+    if grant.of_user && status == axum::http::StatusCode::UNAUTHORIZED {
         let challenges = upstream.headers().get_all(header::WWW_AUTHENTICATE);
         if let Some(step) =
             step_up::from_challenges(challenges.iter().filter_map(|v| v.to_str().ok()))
@@ -81,16 +81,10 @@ pub(crate) async fn forward(
             return Err(step_up_required(app, name, step));
         }
     }
-    let back = headers::to_browser(upstream.headers(), &called, &api.url, name)
+    let (mut head, body) = upstream.into_parts();
+    head.headers = headers::to_browser(&head.headers, &called, &api.url, name)
         .map_err(|_| Error::Upstream("the API redirected outside its own base URL".into()))?;
-    let mut response = Response::builder().status(status);
-    if let Some(h) = response.headers_mut() {
-        *h = back;
-    }
-    let body = Body::from_stream(upstream.bytes_stream().map_err(std::io::Error::other));
-    response
-        .body(body)
-        .map_err(|e| Error::Internal(e.to_string()))
+    Ok(Response::from_parts(head, body))
 }
 
 /// Where one proxied call goes.
@@ -109,7 +103,7 @@ async fn send(
     grant: &Grant,
     mut out: axum::http::HeaderMap,
     body: Body,
-) -> Result<reqwest::Response, Error> {
+) -> Result<Response, Error> {
     if let Some(key) = &grant.key {
         let call = dpop::Call {
             api: to.api,
@@ -122,35 +116,56 @@ async fn send(
     }
     out.insert(header::AUTHORIZATION, bearer(&grant.token)?);
     let limited = http_body_util::Limited::new(body, to.api.max_body);
-    let stream = http_body_util::BodyDataStream::new(limited);
-    let mut request = app
-        .http
-        .reqwest()
-        .request(to.method.clone(), to.url.clone())
-        .headers(out)
-        .body(reqwest::Body::wrap_stream(stream));
-    if let Some(t) = to.api.timeout {
-        request = request.timeout(t);
-    }
-    request
-        .send()
+    let request = upstream_request(to.method, to.url, out, Body::new(limited))?;
+    app.http
+        .api()
+        .send(request, to.api.timeout)
         .await
         .map_err(|e| send_error(&to.api.name, to.started, e))
 }
 
-/// Why a call to the upstream failed, from reqwest's error (which may
-/// carry the browser's body stream's own error).
-pub(crate) fn send_error(name: &str, started: Instant, e: reqwest::Error) -> Error {
+/// The request to the upstream, at its absolute URL.
+pub(crate) fn upstream_request(
+    method: &axum::http::Method,
+    url: &url::Url,
+    headers: axum::http::HeaderMap,
+    body: Body,
+) -> Result<Request, Error> {
+    let uri = axum::http::Uri::try_from(url.as_str())
+        .map_err(|_| Error::InvalidRequest("bad path".into()))?;
+    let mut request = Request::new(body);
+    *request.method_mut() = method.clone();
+    *request.uri_mut() = uri;
+    *request.headers_mut() = headers;
+    Ok(request)
+}
+
+/// Why a call to the upstream failed (the error's sources may hold the
+/// browser's body stream's own error).
+pub(crate) fn send_error(name: &str, started: Instant, e: ApiCallError) -> Error {
     tracing::warn!(api = %name, elapsed_ms = started.elapsed().as_millis() as u64, "upstream call failed");
-    if caused_by::<tower_http::timeout::TimeoutError>(&e) {
-        Error::RequestBodyTimeout
-    } else if e.is_timeout() {
-        Error::UpstreamTimeout
-    } else if caused_by::<http_body_util::LengthLimitError>(&e) {
-        Error::PayloadTooLarge
-    } else {
-        Error::Upstream(e.without_url().to_string())
+    match e {
+        ApiCallError::Timeout => Error::UpstreamTimeout,
+        ApiCallError::Failed(e) if caused_by::<tower_http::timeout::TimeoutError>(&*e) => {
+            Error::RequestBodyTimeout
+        }
+        ApiCallError::Failed(e) if caused_by::<http_body_util::LengthLimitError>(&*e) => {
+            Error::PayloadTooLarge
+        }
+        ApiCallError::Failed(e) => Error::Upstream(error_chain(&*e)),
     }
+}
+
+/// An error and its sources, as one line.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 /// Whether `e` or one of its sources is an `E`.
