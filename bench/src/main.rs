@@ -37,6 +37,9 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+/// How long a Keyway under test may take to answer `/readyz` with 200.
+const READY_WAIT: Duration = Duration::from_secs(30);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "keyway-bench",
@@ -284,8 +287,11 @@ async fn start_keyway(
         .spawn()
         .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
     let http = reqwest::Client::new();
+    // A store that is slow to start (PostgreSQL on a loaded machine) gets
+    // Keyway's own start-up bounds and then some.
+    let deadline = Instant::now() + READY_WAIT;
     let mut ready = false;
-    for _ in 0..200 {
+    while Instant::now() < deadline {
         if let Ok(r) = http.get(format!("{origin}/readyz")).send().await
             && r.status() == 200
         {
@@ -295,9 +301,14 @@ async fn start_keyway(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     if !ready {
+        // The temporary directory goes with the run: show the log's end.
+        let log =
+            std::fs::read_to_string(dir.join(format!("keyway-{store}.log"))).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(20).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
         return Err(format!(
-            "keyway ({store}) not ready in 10 s; see {}",
-            dir.join(format!("keyway-{store}.log")).display()
+            "keyway ({store}) not ready in {READY_WAIT:?}; the end of its log:\n{}",
+            tail.join("\n")
         ));
     }
     Ok(Keyway {
