@@ -24,6 +24,9 @@ use crate::tls::{TestCa, TestCertificate};
 
 /// How long `TestProvider::start` waits for the `READY` line.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How many provider processes `TestProvider::start` tries when none prints
+/// its `READY` line in time.
+const START_ATTEMPTS: usize = 3;
 /// How many times, and how often, discovery is polled after `READY`.
 const DISCOVERY_ATTEMPTS: u32 = 50;
 const DISCOVERY_POLL: Duration = Duration::from_millis(100);
@@ -267,23 +270,28 @@ fn append_bounded(buffer: &Mutex<String>, line: &str) {
 impl TestProvider {
     /// Starts `node tests/provider/server.mjs` (path found from
     /// `CARGO_MANIFEST_DIR`; the `NODE` environment variable may name another
-    /// node binary) on a free loopback port, waits up to 30 s (then once more) for its
+    /// node binary) on a free loopback port, waits up to 30 s (a stalled start is
+    /// tried again, see below) for its
     /// `READY <issuer>` line (failing with the child's stderr if it dies),
     /// then polls `<issuer>/.well-known/openid-configuration` until it
     /// answers 200. Fails, without installing anything, when
     /// `tests/provider/node_modules` is missing.
     ///
-    /// A start that produces no `READY` line in time is tried once more (a
-    /// fresh process on a fresh port): on a heavily loaded machine Node's
-    /// start-up has been seen to stall; both failures are reported.
+    /// A start that produces no `READY` line in time is tried again, up to
+    /// `START_ATTEMPTS` (3) processes in all (each fresh, on a fresh port):
+    /// Node's start-up has been seen to stall, rarely, twice in a row in one
+    /// test while other tests' providers started; every failure is reported
+    /// with the stalled process's state from `/proc` (state, wait channel).
     pub async fn start(config: ProviderConfig) -> Result<TestProvider, String> {
-        match Self::start_once(config.clone()).await {
-            Ok(p) => Ok(p),
-            Err(first) if first.contains("no READY line") => Self::start_once(config)
-                .await
-                .map_err(|second| format!("{first}\n--- second attempt ---\n{second}")),
-            Err(e) => Err(e),
+        let mut failures = Vec::new();
+        for _ in 0..START_ATTEMPTS {
+            match Self::start_once(config.clone()).await {
+                Ok(p) => return Ok(p),
+                Err(e) if e.contains("no READY line") => failures.push(e),
+                Err(e) => return Err(e),
+            }
         }
+        Err(failures.join("\n--- next attempt ---\n"))
     }
 
     async fn start_once(config: ProviderConfig) -> Result<TestProvider, String> {
@@ -416,6 +424,16 @@ impl TestProvider {
 
     /// Stops the child and builds an error message carrying its stderr.
     async fn fail(&mut self, message: &str) -> String {
+        // Where a stalled process was, before it is killed (for the report).
+        let pid = self.child.id();
+        let proc_state =
+            |file: &str| std::fs::read_to_string(format!("/proc/{pid}/{file}")).unwrap_or_default();
+        let state = proc_state("status")
+            .lines()
+            .filter(|l| l.starts_with("State:") || l.starts_with("Threads:"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let wchan = proc_state("wchan");
         let _ = self.child.kill();
         let _ = self.child.wait();
         if let Some(thread) = self.stderr_thread.take() {
@@ -423,7 +441,7 @@ impl TestProvider {
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
         format!(
-            "test provider failed to start: {message}\n--- provider stderr ---\n{}",
+            "test provider failed to start: {message} (process {pid}: {state}, wchan {wchan:?})\n--- provider stderr ---\n{}",
             self.stderr_log()
         )
     }
