@@ -74,57 +74,38 @@ pub async fn keyway(provider: &TestProvider, origin: &str) -> Result<String, Str
 /// pages, `GET /callback?...`); returns its session cookie(s) as a `Cookie`
 /// header value.
 pub async fn peer(provider: &TestProvider, origin: &str) -> Result<String, String> {
-    let browser = TestProvider::browser();
-    let r = browser
-        .get(format!("{origin}/login"))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    let url = r
-        .headers()
-        .get(LOCATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| format!("peer /login answered {} without Location", r.status()))?
-        .to_owned();
-    let back = provider
-        .sign_in_with(
-            &TestProvider::browser(),
-            &url,
-            USER.0,
-            USER.1,
-            Consent::Allow,
-        )
-        .await?;
-    let r = browser.get(back).send().await.map_err(|e| e.to_string())?;
-    if !r.status().is_redirection() {
-        return Err(format!(
-            "peer callback answered {}: {}",
-            r.status(),
-            r.text().await.unwrap_or_default()
-        ));
-    }
-    let cookie = cookies(&r, "appSession");
-    if cookie.is_empty() {
-        return Err("the peer set no session cookie".into());
-    }
-    Ok(cookie)
+    redirected_login(provider, "peer", &format!("{origin}/login"), "appSession").await
 }
 
 /// A complete login at the Apache peer on `origin` (`GET /api/item` is
 /// redirected to the provider, its pages, `GET /callback?...`); returns its
 /// session cookie as a `Cookie` header value.
 pub async fn apache(provider: &TestProvider, origin: &str) -> Result<String, String> {
+    redirected_login(
+        provider,
+        "apache",
+        &format!("{origin}/api/item"),
+        "mod_auth_openidc_session",
+    )
+    .await
+}
+
+/// A login at a relying party that sends the browser to the provider from
+/// `start` and sets the cookie `cookie_name` at its callback (`who` names
+/// it in errors).
+async fn redirected_login(
+    provider: &TestProvider,
+    who: &str,
+    start: &str,
+    cookie_name: &str,
+) -> Result<String, String> {
     let browser = TestProvider::browser();
-    let r = browser
-        .get(format!("{origin}/api/item"))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
+    let r = browser.get(start).send().await.map_err(|e| e.to_string())?;
     let url = r
         .headers()
         .get(LOCATION)
         .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| format!("apache /api/item answered {} without Location", r.status()))?
+        .ok_or_else(|| format!("{who} {start} answered {} without Location", r.status()))?
         .to_owned();
     let back = provider
         .sign_in_with(
@@ -138,14 +119,14 @@ pub async fn apache(provider: &TestProvider, origin: &str) -> Result<String, Str
     let r = browser.get(back).send().await.map_err(|e| e.to_string())?;
     if !r.status().is_redirection() {
         return Err(format!(
-            "apache callback answered {}: {}",
+            "{who} callback answered {}: {}",
             r.status(),
             r.text().await.unwrap_or_default()
         ));
     }
-    let cookie = cookies(&r, "mod_auth_openidc_session");
+    let cookie = cookies(&r, cookie_name);
     if cookie.is_empty() {
-        return Err("apache set no session cookie".into());
+        return Err(format!("{who} set no session cookie"));
     }
     Ok(cookie)
 }

@@ -418,3 +418,31 @@ impl Browser {
         }
     }
 }
+
+/// The test provider, and a BFF serving the release SPA (`dist/`) as the
+/// provider's only client, with the display name "Test provider" and the
+/// `[[apis]]` TOML that `apis` writes for the provider's issuer.
+///
+/// # Panics
+/// When the SPA is not built or the provider or the BFF does not start.
+pub async fn spa_stack(
+    apis: impl FnOnce(&str) -> String,
+) -> (crate::provider::TestProvider, crate::bff::TestBff) {
+    use crate::bff::{TestBff, client_for, env_for, reserve};
+    use crate::provider::{ProviderConfig, TestProvider};
+    let dist = dist_dir().expect("the release SPA");
+    let reserved = reserve().await;
+    let provider = TestProvider::start(ProviderConfig {
+        clients: vec![client_for(&reserved.origin)],
+        ..ProviderConfig::default()
+    })
+    .await
+    .expect("provider starts");
+    let mut env = env_for(&reserved.origin, &provider.issuer);
+    env.insert("KEYWAY_STATIC_DIR".into(), dist.display().to_string());
+    env.insert("KEYWAY_PROVIDER_NAME".into(), "Test provider".into());
+    let bff = TestBff::start_with_file(reserved, &apis(&provider.issuer), &env)
+        .await
+        .expect("BFF starts");
+    (provider, bff)
+}

@@ -3,6 +3,7 @@
 
 pub mod bff;
 pub mod browser;
+pub mod captured_logs;
 pub mod dpop_api;
 pub mod fake_github;
 pub mod fapi;

@@ -2,8 +2,8 @@
 //! real oidc-provider and the release demo SPA (`keyway-frontend`, built on
 //! `keyway-leptos`) served by the BFF.
 
-use keyway_tests::bff::{TestBff, client_for, env_for, reserve};
-use keyway_tests::browser::{Browser, WAIT, dist_dir, run};
+use keyway_tests::bff::{TestBff, env_for, reserve};
+use keyway_tests::browser::{Browser, WAIT, dist_dir, run, spa_stack};
 use keyway_tests::provider::{ProviderConfig, TestProvider};
 use std::sync::Arc;
 
@@ -11,25 +11,7 @@ use std::sync::Arc;
 /// forwarded to the provider itself (its `/me`, the userinfo endpoint, takes
 /// the user's access token): what the demo's "Call an API" page calls.
 async fn stack_with_spa() -> (TestProvider, TestBff) {
-    let dist = dist_dir().expect("the release SPA");
-    let reserved = reserve().await;
-    let provider = TestProvider::start(ProviderConfig {
-        clients: vec![client_for(&reserved.origin)],
-        ..ProviderConfig::default()
-    })
-    .await
-    .expect("provider starts");
-    let mut env = env_for(&reserved.origin, &provider.issuer);
-    env.insert("KEYWAY_STATIC_DIR".into(), dist.display().to_string());
-    env.insert("KEYWAY_PROVIDER_NAME".into(), "Test provider".into());
-    let apis = format!(
-        "[[apis]]\nname = \"provider\"\nurl = \"{}\"\n",
-        provider.issuer
-    );
-    let bff = TestBff::start_with_file(reserved, &apis, &env)
-        .await
-        .expect("BFF starts");
-    (provider, bff)
+    spa_stack(|issuer| format!("[[apis]]\nname = \"provider\"\nurl = \"{issuer}\"\n")).await
 }
 
 fn e(err: impl std::fmt::Display) -> String {

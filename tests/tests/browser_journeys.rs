@@ -5,9 +5,9 @@
 //! user's sessions, seen and ended across two browsers; "Use another
 //! account". axe-core checks the step-up prompt and the session list.
 
-use keyway_tests::bff::{TestBff, client_for, env_for, reserve};
-use keyway_tests::browser::{Browser, WAIT, dist_dir, run};
-use keyway_tests::provider::{ProviderConfig, TestProvider};
+use keyway_tests::bff::TestBff;
+use keyway_tests::browser::{Browser, WAIT, run, spa_stack};
+use keyway_tests::provider::TestProvider;
 use keyway_tests::walk::{ACR_MFA, ONE_TIME_CODE};
 use serde_json::json;
 use std::sync::Arc;
@@ -17,25 +17,13 @@ use std::time::Duration;
 /// provider's own `/me` (its userinfo, which takes the user's access token):
 /// `provider`, and `strong`, which requires the two-factor level.
 async fn stack() -> (Arc<TestProvider>, TestBff) {
-    let dist = dist_dir().expect("the release SPA");
-    let reserved = reserve().await;
-    let provider = TestProvider::start(ProviderConfig {
-        clients: vec![client_for(&reserved.origin)],
-        ..ProviderConfig::default()
+    let (provider, bff) = spa_stack(|issuer| {
+        format!(
+            "[[apis]]\nname = \"provider\"\nurl = \"{issuer}\"\n\n\
+             [[apis]]\nname = \"strong\"\nurl = \"{issuer}\"\nrequire_acr = [\"{ACR_MFA}\"]\n"
+        )
     })
-    .await
-    .expect("provider starts");
-    let mut env = env_for(&reserved.origin, &provider.issuer);
-    env.insert("KEYWAY_STATIC_DIR".into(), dist.display().to_string());
-    env.insert("KEYWAY_PROVIDER_NAME".into(), "Test provider".into());
-    let apis = format!(
-        "[[apis]]\nname = \"provider\"\nurl = \"{0}\"\n\n\
-         [[apis]]\nname = \"strong\"\nurl = \"{0}\"\nrequire_acr = [\"{ACR_MFA}\"]\n",
-        provider.issuer
-    );
-    let bff = TestBff::start_with_file(reserved, &apis, &env)
-        .await
-        .expect("BFF starts");
+    .await;
     (Arc::new(provider), bff)
 }
 

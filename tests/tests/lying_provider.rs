@@ -6,55 +6,14 @@
 //! to its one fault.
 
 use keyway_tests::bff::{SpaClient, TestBff, env_for, reserve};
+use keyway_tests::captured_logs;
 use keyway_tests::lying_provider::{Fault, LyingProvider};
 use serde_json::Value;
-use std::io::Write;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant};
-
-/// Everything every BFF of this test binary logs (one process-wide subscriber).
-static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
-static INIT: Once = Once::new();
-static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
-
-struct LogWriter;
-
-impl Write for LogWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        LOGS.lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn capture_logs() {
-    INIT.call_once(|| {
-        tracing_subscriber::fmt()
-            .with_writer(|| LogWriter)
-            .with_ansi(false)
-            .with_max_level(tracing_subscriber::filter::LevelFilter::DEBUG)
-            .init();
-    });
-}
-
-/// The captured log lines that carry `request_id`.
-fn log_lines_of(request_id: &str) -> Vec<String> {
-    let logs = LOGS.lock().unwrap_or_else(|e| e.into_inner());
-    String::from_utf8_lossy(&logs)
-        .lines()
-        .filter(|l| l.contains(request_id))
-        .map(str::to_owned)
-        .collect()
-}
 
 /// A lying provider and a BFF wired to it (HTTP timeout 1 s).
 async fn liar(fault: Fault) -> (LyingProvider, TestBff) {
-    capture_logs();
+    captured_logs::install();
     let provider = LyingProvider::start(fault).await;
     let reserved = reserve().await;
     let mut env = env_for(&reserved.origin, &provider.issuer);
@@ -79,11 +38,7 @@ async fn login(provider: &LyingProvider, bff: &TestBff) -> Outcome {
     let spa = SpaClient::new(bff);
     let url = spa.start_login(None).await;
     let cb = provider.authorize(&url).await;
-    let request_id = format!(
-        "liar-{}-{}",
-        std::process::id(),
-        NEXT_ID.fetch_add(1, Ordering::SeqCst)
-    );
+    let request_id = captured_logs::request_id("liar");
     let started = Instant::now();
     let r = spa
         .http
@@ -102,7 +57,7 @@ async fn login(provider: &LyingProvider, bff: &TestBff) -> Outcome {
     Outcome {
         status,
         body,
-        logs: log_lines_of(&request_id),
+        logs: captured_logs::lines_of(&request_id),
         elapsed,
         spa,
     }

@@ -7,50 +7,15 @@
 //! `acr` is advisory) prove each refusal is due to its one lie.
 
 use keyway_tests::bff::{SpaClient, TestBff, env_for, json_of, reserve};
+use keyway_tests::captured_logs;
 use keyway_tests::lying_provider::{Fault, LOWER_ACR, LyingProvider};
 use serde_json::{Value, json};
-use std::io::Write;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, Once};
-
-/// Everything the BFFs of this test binary log (one process-wide subscriber).
-static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
-static INIT: Once = Once::new();
-static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
-
-struct LogWriter;
-
-impl Write for LogWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        LOGS.lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn log_lines_of(request_id: &str) -> String {
-    let logs = LOGS.lock().unwrap_or_else(|e| e.into_inner());
-    String::from_utf8_lossy(&logs)
-        .lines()
-        .filter(|l| l.contains(request_id))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
 
 const MFA: &str = "urn:liar:two-factor";
 
 /// A lying provider and a BFF wired to it, with these extra settings.
 async fn liar(fault: Fault, extra: &[(&str, &str)]) -> (LyingProvider, TestBff) {
-    INIT.call_once(|| {
-        tracing_subscriber::fmt()
-            .with_writer(|| LogWriter)
-            .with_ansi(false)
-            .init();
-    });
+    captured_logs::install();
     let provider = LyingProvider::start(fault).await;
     let reserved = reserve().await;
     let mut env = env_for(&reserved.origin, &provider.issuer);
@@ -79,11 +44,7 @@ async fn login(provider: &LyingProvider, bff: &TestBff, options: Value) -> Outco
     assert_eq!(s, 200, "{started}");
     let url = started["authorization_url"].as_str().expect("the URL");
     let cb = provider.authorize(url).await;
-    let request_id = format!(
-        "levels-{}-{}",
-        std::process::id(),
-        NEXT_ID.fetch_add(1, Ordering::SeqCst)
-    );
+    let request_id = captured_logs::request_id("levels");
     let r = spa
         .http
         .post(bff.url("/bff/callback"))
@@ -99,7 +60,7 @@ async fn login(provider: &LyingProvider, bff: &TestBff, options: Value) -> Outco
         status,
         body,
         user,
-        logs: log_lines_of(&request_id),
+        logs: captured_logs::lines_of(&request_id).join("\n"),
     }
 }
 
