@@ -61,9 +61,9 @@ pub mod internals;
 
 pub use app::StartError;
 pub use config::{
-    ApiSettings, ApiToken, ClaimMap, Config, ConfigError, ConfigErrors, LogFormat, OAuth2Endpoints,
-    OAuth2Settings, OidcSettings, PRESET_NAMES, Protocol, ProviderSettings, ServerLimits,
-    SessionKey, SessionSettings, StoreSetting,
+    ApiBase, ApiSettings, ApiToken, ClaimMap, Config, ConfigError, ConfigErrors, LogFormat,
+    OAuth2Endpoints, OAuth2Settings, OidcSettings, PRESET_NAMES, Protocol, ProviderSettings,
+    ServerLimits, SessionKey, SessionSettings, StoreSetting,
 };
 pub use config::{AssertionAudience, ClientAuthMethod, Profile};
 pub use config::{RedisNodes, RedisTopology};

@@ -5,6 +5,14 @@ use keyway_backend::Config;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// mimalloc instead of glibc's malloc: a proxied request allocates and frees
+/// on whichever worker thread runs it, and glibc's arenas then contend on
+/// their locks (40 % of the process's `futex` calls under load in
+/// BENCHMARKS.md, round 4). Only the `keyway` binary chooses this; an
+/// application embedding `keyway_backend` keeps its own allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Keyway: "Log in with OAuth 2.0 / OpenID Connect" for single-page apps.
 #[derive(Debug, Parser)]
 #[command(name = "keyway", version, about)]
@@ -65,8 +73,8 @@ fn main() -> ExitCode {
         }
         Command::Csp { .. } => ExitCode::SUCCESS,
         Command::Serve => {
-            // Kept to the end of `main`: dropping it writes the queued lines.
-            let _logs = keyway_backend::init_logging(config.log_format);
+            // Kept to the end: dropping it writes the queued lines.
+            let logs = keyway_backend::init_logging(config.log_format);
             let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
             let listen = config.listen;
             let public = config.public_url.clone();
@@ -82,6 +90,8 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
+                    // The queued lines first, so the reason is the last line.
+                    drop(logs);
                     eprintln!("keyway: {e}");
                     ExitCode::from(1)
                 }

@@ -37,6 +37,11 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+/// The same allocator as the `keyway` binary, so that the plain proxy (run
+/// by this binary) stays the limit of Keyway's own stack.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// How long a Keyway under test may take to answer `/readyz` with 200.
 const READY_WAIT: Duration = Duration::from_secs(30);
 

@@ -27,6 +27,10 @@ pub struct ApiSettings {
     pub name: String,
     /// Base URL requests are forwarded to.
     pub url: Url,
+    /// The same base, split once into the parts of an upstream request's
+    /// URI (the proxy joins paths below it without parsing a URL per call).
+    #[serde(skip)]
+    pub base: ApiBase,
     /// Which token to attach.
     pub token: ApiToken,
     /// The provider whose tokens this API takes: a session of another
@@ -55,6 +59,44 @@ pub struct ApiSettings {
     /// API accepts.
     #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
     pub max_auth_age: Option<Duration>,
+}
+
+/// An API's base URL as the parts of an `http::Uri`: what every proxied
+/// request's URI starts with.
+#[derive(Debug, Clone)]
+pub struct ApiBase {
+    scheme: http::uri::Scheme,
+    authority: http::uri::Authority,
+    /// The base path without its trailing `/` (empty for the root).
+    path: String,
+}
+
+impl ApiBase {
+    /// The parts of `url`; `None` if it is not an absolute http(s) URL that
+    /// `http::Uri` takes.
+    pub fn new(url: &Url) -> Option<Self> {
+        let parts = url.as_str().parse::<http::Uri>().ok()?.into_parts();
+        Some(Self {
+            scheme: parts.scheme?,
+            authority: parts.authority?,
+            path: url.path().trim_end_matches('/').to_owned(),
+        })
+    }
+
+    /// `http` or `https`.
+    pub fn scheme(&self) -> &http::uri::Scheme {
+        &self.scheme
+    }
+
+    /// Host and port (and user info, if the URL has any).
+    pub fn authority(&self) -> &http::uri::Authority {
+        &self.authority
+    }
+
+    /// The base path without its trailing `/` (empty for the root).
+    pub fn path(&self) -> &str {
+        &self.path
+    }
 }
 
 /// Request headers that are never forwarded to an API, whatever its
@@ -147,12 +189,23 @@ fn read_one(
         .as_deref()
         .map(|t| duration(errs, || key("timeout"), Some(t), Duration::from_secs(10)));
     let (require_acr, max_auth_age) = step_up(errs, &key, raw, token);
+    let base = url.as_ref().and_then(|u| {
+        let base = ApiBase::new(u);
+        if base.is_none() {
+            errs.push(
+                key("url"),
+                format!("`{u}` cannot be the base of a request URI"),
+            );
+        }
+        base
+    });
     if errs.count() > before {
         return None;
     }
     Some(ApiSettings {
         name,
         url: url?,
+        base: base?,
         token,
         provider: provider?,
         scopes: raw.scopes.clone().unwrap_or_default(),

@@ -26,7 +26,7 @@ mod store_url;
 mod values;
 
 pub(crate) use api::NEVER_FORWARDED;
-pub use api::{ApiSettings, ApiToken};
+pub use api::{ApiBase, ApiSettings, ApiToken};
 pub use client_auth::{AssertionAudience, ClientAuthMethod};
 pub use error::{ConfigError, ConfigErrors};
 pub use presets::NAMES as PRESET_NAMES;

@@ -29,7 +29,9 @@ pub(crate) struct Call<'a> {
     pub token: &'a Secret,
     /// The method.
     pub method: &'a Method,
-    /// The upstream URL.
+    /// The upstream URI.
+    pub uri: &'a axum::http::Uri,
+    /// The same, as the URL a proof names.
     pub url: &'a Url,
 }
 
@@ -76,7 +78,7 @@ pub(crate) async fn send(
             "dpop",
             HeaderValue::try_from(proof).map_err(|_| Error::Internal("bad DPoP proof".into()))?,
         );
-        let request = upstream_request(call.method, call.url, out, Body::from(body.clone()))?;
+        let request = upstream_request(call.method, call.uri, out, Body::from(body.clone()));
         let response = app
             .http
             .api()

@@ -27,7 +27,7 @@ use crate::session::data::now_secs;
 use crate::tokens;
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, Uri, header};
 use axum::response::Response;
 use std::time::Instant;
 
@@ -46,8 +46,7 @@ pub(crate) async fn forward(
         .find(|a| a.name == name)
         .ok_or(Error::UnknownApi)?;
     let rest = path::upstream_path(req.uri().path(), name)?;
-    let url = path::upstream_url(&api.url, rest, req.uri().query());
-    let called = url::Url::parse(&url).map_err(|_| Error::InvalidRequest("bad path".into()))?;
+    let called = path::upstream_uri(&api.base, rest, req.uri().query())?;
     if let Some(len) = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -67,7 +66,7 @@ pub(crate) async fn forward(
     let to = Target {
         api,
         method: &parts.method,
-        url: &called,
+        uri: &called,
         started,
     };
     let upstream = send(app, to, &grant, out, body).await?;
@@ -91,7 +90,7 @@ pub(crate) async fn forward(
 struct Target<'a> {
     api: &'a ApiSettings,
     method: &'a axum::http::Method,
-    url: &'a url::Url,
+    uri: &'a Uri,
     started: Instant,
 }
 
@@ -105,18 +104,22 @@ async fn send(
     body: Body,
 ) -> Result<Response, Error> {
     if let Some(key) = &grant.key {
+        // A proof names the URL (`htu`) and nonces are kept per origin.
+        let url = url::Url::parse(&to.uri.to_string())
+            .map_err(|_| Error::InvalidRequest("bad path".into()))?;
         let call = dpop::Call {
             api: to.api,
             key,
             token: &grant.token,
             method: to.method,
-            url: to.url,
+            uri: to.uri,
+            url: &url,
         };
         return dpop::send(app, call, out, body, to.started).await;
     }
     out.insert(header::AUTHORIZATION, bearer(&grant.token)?);
     let limited = http_body_util::Limited::new(body, to.api.max_body);
-    let request = upstream_request(to.method, to.url, out, Body::new(limited))?;
+    let request = upstream_request(to.method, to.uri, out, Body::new(limited));
     app.http
         .api()
         .send(request, to.api.timeout)
@@ -124,20 +127,18 @@ async fn send(
         .map_err(|e| send_error(&to.api.name, to.started, e))
 }
 
-/// The request to the upstream, at its absolute URL.
+/// The request to the upstream, at its absolute URI.
 pub(crate) fn upstream_request(
     method: &axum::http::Method,
-    url: &url::Url,
+    uri: &Uri,
     headers: axum::http::HeaderMap,
     body: Body,
-) -> Result<Request, Error> {
-    let uri = axum::http::Uri::try_from(url.as_str())
-        .map_err(|_| Error::InvalidRequest("bad path".into()))?;
+) -> Request {
     let mut request = Request::new(body);
     *request.method_mut() = method.clone();
-    *request.uri_mut() = uri;
+    *request.uri_mut() = uri.clone();
     *request.headers_mut() = headers;
-    Ok(request)
+    request
 }
 
 /// Why a call to the upstream failed (the error's sources may hold the

@@ -9,6 +9,7 @@
 //! escapes that decode to invalid UTF-8 (the overlong `%c0%ae` is a dot to
 //! some decoders).
 
+use crate::config::ApiBase;
 use crate::error::Error;
 use percent_encoding::percent_decode_str;
 
@@ -54,18 +55,32 @@ fn check_segment(raw: &str) -> Result<(), Error> {
     Err(refused())
 }
 
-/// Joins the configured base URL and the checked path, keeping the query.
-pub fn upstream_url(base: &url::Url, rest: &str, query: Option<&str>) -> String {
-    let mut out = base.as_str().trim_end_matches('/').to_owned();
+/// The upstream URI: the API's base, the checked path below it and the
+/// browser's query, joined without parsing a URL (the parts of the base
+/// were checked once, at start).
+pub fn upstream_uri(base: &ApiBase, rest: &str, query: Option<&str>) -> Result<http::Uri, Error> {
+    let len = base.path().len() + rest.len() + query.map_or(0, str::len) + 2;
+    let mut target = String::with_capacity(len);
+    target.push_str(base.path());
     if !rest.is_empty() {
-        out.push('/');
-        out.push_str(rest);
+        target.push('/');
+        target.push_str(rest);
+    }
+    if target.is_empty() {
+        target.push('/');
     }
     if let Some(q) = query {
-        out.push('?');
-        out.push_str(q);
+        target.push('?');
+        target.push_str(q);
     }
-    out
+    let path_and_query = http::uri::PathAndQuery::from_maybe_shared(bytes::Bytes::from(target))
+        .map_err(|_| Error::InvalidRequest("bad path".into()))?;
+    http::Uri::builder()
+        .scheme(base.scheme().clone())
+        .authority(base.authority().clone())
+        .path_and_query(path_and_query)
+        .build()
+        .map_err(|_| Error::InvalidRequest("bad path".into()))
 }
 
 #[cfg(test)]
@@ -112,13 +127,56 @@ mod tests {
         );
     }
 
+    fn base(url: &str) -> ApiBase {
+        ApiBase::new(&url::Url::parse(url).unwrap()).unwrap()
+    }
+
     #[test]
     fn joins_below_the_base() {
-        let base = url::Url::parse("https://orders.internal/v1/").unwrap();
+        let v1 = base("https://orders.internal/v1/");
+        let join = |b: &ApiBase, rest, q| upstream_uri(b, rest, q).unwrap().to_string();
         assert_eq!(
-            upstream_url(&base, "items/7", Some("a=1")),
+            join(&v1, "items/7", Some("a=1")),
             "https://orders.internal/v1/items/7?a=1"
         );
-        assert_eq!(upstream_url(&base, "", None), "https://orders.internal/v1");
+        assert_eq!(join(&v1, "", None), "https://orders.internal/v1");
+        assert_eq!(
+            join(&v1, "caf%C3%A9", Some("")),
+            "https://orders.internal/v1/caf%C3%A9?"
+        );
+        let root = base("http://127.0.0.1:8081");
+        assert_eq!(join(&root, "", None), "http://127.0.0.1:8081/");
+        assert_eq!(
+            join(&root, "a/b", Some("x=%20")),
+            "http://127.0.0.1:8081/a/b?x=%20"
+        );
+        let v6 = base("https://[::1]:9443/api");
+        assert_eq!(join(&v6, "x", None), "https://[::1]:9443/api/x");
+    }
+
+    /// What `url` made of the same join (the proxy parsed the joined string
+    /// with it before): the same URI for what a browser sends.
+    #[test]
+    fn the_same_uri_as_a_parsed_url() {
+        let v1 = base("https://orders.internal/v1/");
+        for (rest, q) in [
+            ("items/7", Some("a=1&b=%2F")),
+            ("a/b%20c/", None),
+            ("v1.2/file..txt", Some("q=caf%C3%A9")),
+            ("", Some("x")),
+            ("", None),
+            ("~user/!$&'()*+,;=:@", None),
+        ] {
+            let mut joined = "https://orders.internal/v1".to_owned();
+            if !rest.is_empty() {
+                joined = format!("{joined}/{rest}");
+            }
+            if let Some(q) = q {
+                joined = format!("{joined}?{q}");
+            }
+            let parsed = url::Url::parse(&joined).unwrap();
+            let ours = upstream_uri(&v1, rest, q).unwrap();
+            assert_eq!(ours.to_string(), parsed.as_str(), "{rest:?} {q:?}");
+        }
     }
 }

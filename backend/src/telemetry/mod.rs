@@ -8,26 +8,28 @@
 //! are used only when stderr is a terminal.
 //!
 //! Lines are formatted where they happen and written to stderr by a
-//! background thread (`tracing-appender`'s non-blocking writer), so a
-//! request never waits for a `write` system call; that thread writes the
-//! lines queued while it was busy in one `write` and flushes whenever its
-//! queue is empty. The writer is **not
-//! lossy**: when it is 128 000 lines behind (stderr blocked), the threads
-//! that log wait for room instead of dropping lines, so no access line is
-//! ever lost. The [`LogGuard`] returned by [`init`] writes what is still
-//! queued when it is dropped: keep it for the life of the process.
+//! background thread ([`writer`]), so a request never waits for a `write`
+//! system call, and that thread is woken per batch of lines, not per line:
+//! it writes what gathered in one call, then lets lines gather again for
+//! up to 20 ms. The writer is **not lossy**: when 16 MiB of lines wait
+//! (stderr blocked), the threads that log wait for room instead of
+//! dropping lines, so no access line is ever lost. The [`LogGuard`]
+//! returned by [`init`] writes what is still queued when it is dropped:
+//! keep it for the life of the process.
+
+mod writer;
 
 use crate::config::LogFormat;
 use std::io::IsTerminal;
-use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
+use writer::{BatchWriter, Limits, WriterGuard};
 
 /// Keeps the log writer's thread running; dropping it writes every queued
 /// line to stderr and stops the thread. Keep it until the process ends.
 #[must_use = "dropping the guard stops the log writer"]
 #[derive(Debug)]
 pub struct LogGuard {
-    _writer: WorkerGuard,
+    _writer: WriterGuard,
 }
 
 /// Installs the global subscriber (once; a second call installs nothing
@@ -35,16 +37,8 @@ pub struct LogGuard {
 pub fn init(format: LogFormat) -> LogGuard {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,keyway_backend=info"));
-    let (writer, guard) = NonBlockingBuilder::default()
-        .lossy(false)
-        .thread_name("keyway-log")
-        // Buffered: the writer thread writes what queued up while it was
-        // busy in one system call, and flushes whenever the queue is empty
-        // (so no line waits in the buffer).
-        .finish(std::io::BufWriter::with_capacity(
-            64 * 1024,
-            std::io::stderr(),
-        ));
+    let (writer, guard) =
+        BatchWriter::start(Box::new(std::io::stderr()), Limits::default(), "keyway-log");
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer);
