@@ -10,7 +10,8 @@
 //! each with `wrk` at each concurrency after a warm-up, and prints requests/s,
 //! p50, p99 and the server's CPU per request, with the ratios Keyway / plain
 //! proxy and Keyway / peers. Then: BFF CPU per login and outbound calls per
-//! login (N logins against each Keyway process), memory per idle session in
+//! login (N logins against each Keyway process; on the Redis store, the
+//! commands and bytes Redis received per login), memory per idle session in
 //! the memory store, and the SPA's size: what Keyway's auth layer adds to a
 //! small leptos_router app, and the demo's total (`spa-size` alone). See
 //! BENCHMARKS.md.
@@ -418,7 +419,13 @@ async fn run(args: RunArgs) -> Result<(), String> {
             .map(|(_, _, _, p)| format!("http://127.0.0.1:{p}/callback"))
             .collect(),
         post_logout_redirect_uris: vec![],
-        backchannel_logout_uri: None,
+        // Registered so that ID tokens carry a `sid`, as at a provider with
+        // back-channel logout: each login then files two login-index
+        // entries (`sid` and `sub`). The bench never logs out, so nothing
+        // is ever sent there.
+        backchannel_logout_uri: ports
+            .first()
+            .map(|(_, _, _, p)| format!("http://127.0.0.1:{p}/bff/backchannel-logout")),
     };
     let peer_client = ClientConfig {
         client_id: "peer".into(),
@@ -590,52 +597,9 @@ async fn run(args: RunArgs) -> Result<(), String> {
         profile(out, &script, &targets, &args).await?;
     }
 
-    // Logins: CPU and outbound calls.
+    // Logins: CPU, outbound calls and Redis commands.
     if args.logins > 0 {
-        let streams = args.login_concurrency.max(1);
-        println!(
-            "\n## Logins (N = {} per store, one at a time; then N more, {streams} at a time)\n",
-            args.logins
-        );
-        println!(
-            "| store | BFF CPU per login, one at a time | BFF CPU per login, {streams} at a time | token requests per login | discovery fetches | JWKS fetches |"
-        );
-        println!("| --- | --- | --- | --- | --- | --- |");
-        for k in &keyways {
-            // One login first, so that a first JWKS fetch is not counted.
-            login::keyway(&provider, &k.origin).await?;
-            let pid = k.child.id().ok_or("keyway exited")?;
-            let s0 = provider.stats().await?;
-            let c0 = load::cpu_time(pid)?;
-            for _ in 0..args.logins {
-                login::keyway(&provider, &k.origin).await?;
-            }
-            let c1 = load::cpu_time(pid)?;
-            let per_stream = args.logins.div_ceil(streams);
-            let stream = || async {
-                for _ in 0..per_stream {
-                    login::keyway(&provider, &k.origin).await?;
-                }
-                Ok::<_, String>(())
-            };
-            futures_util::future::try_join_all((0..streams).map(|_| stream())).await?;
-            let c2 = load::cpu_time(pid)?;
-            let s1 = provider.stats().await?;
-            let delta = |f: &dyn Fn(&serde_json::Value) -> &serde_json::Value| {
-                f(&s1).as_f64().unwrap_or(f64::NAN) - f(&s0).as_f64().unwrap_or(f64::NAN)
-            };
-            let n = args.logins as f64;
-            let total = n + (per_stream * streams) as f64;
-            println!(
-                "| {} | {:.3} ms | {:.3} ms | {:.2} | {} | {} |",
-                k.store,
-                (c1 - c0).as_secs_f64() * 1e3 / n,
-                (c2 - c1).as_secs_f64() * 1e3 / (per_stream * streams) as f64,
-                delta(&|s| &s["token_requests"]["authorization_code"]) / total,
-                delta(&|s| &s["discovery_requests"]),
-                delta(&|s| &s["jwks_requests"]),
-            );
-        }
+        report_logins(&args, &provider, &keyways, redis.as_ref()).await?;
     }
 
     // Memory per idle session.
@@ -706,6 +670,106 @@ async fn run(args: RunArgs) -> Result<(), String> {
     drop(redis);
     drop(postgres);
     drop(cluster);
+    Ok(())
+}
+
+/// Redis's own counters (`INFO stats`): commands processed and bytes
+/// received, since it started.
+fn redis_counters(redis: &keyway_tests::redis::RedisServer) -> Result<[f64; 2], String> {
+    let out = redis.cli(&["INFO", "stats"])?;
+    let text = String::from_utf8_lossy(&out);
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':')?.trim().parse().ok())
+            .ok_or_else(|| format!("no {name} in Redis's INFO stats"))
+    };
+    Ok([
+        field("total_commands_processed")?,
+        field("total_net_input_bytes")?,
+    ])
+}
+
+/// The logins table: BFF CPU per login (N one at a time, then N more
+/// `login_concurrency` at a time), the provider's token requests and key
+/// fetches, and on the Redis store what the Redis server received.
+async fn report_logins(
+    args: &RunArgs,
+    provider: &TestProvider,
+    keyways: &[Keyway],
+    redis: Option<&keyway_tests::redis::RedisServer>,
+) -> Result<(), String> {
+    let streams = args.login_concurrency.max(1);
+    println!(
+        "\n## Logins (N = {} per store, one at a time; then N more, {streams} at a time; ID tokens with a `sid`)\n",
+        args.logins
+    );
+    println!(
+        "| store | BFF CPU per login, one at a time | BFF CPU per login, {streams} at a time | token requests per login | discovery fetches | JWKS fetches | Redis commands per login¹ | bytes to Redis per login¹ |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    for k in keyways {
+        // One login first, so that a first JWKS fetch is not counted.
+        login::keyway(provider, &k.origin).await?;
+        let pid = k.child.id().ok_or("keyway exited")?;
+        // The Redis server of the `redis` store (the baseline's shares it).
+        let on_redis = redis.filter(|_| k.store.trim_start_matches("baseline-") == "redis");
+        let r0 = on_redis.map(redis_counters).transpose()?;
+        let s0 = provider.stats().await?;
+        let c0 = load::cpu_time(pid)?;
+        for _ in 0..args.logins {
+            login::keyway(provider, &k.origin).await?;
+        }
+        let c1 = load::cpu_time(pid)?;
+        let per_stream = args.logins.div_ceil(streams);
+        let stream = || async {
+            for _ in 0..per_stream {
+                login::keyway(provider, &k.origin).await?;
+            }
+            Ok::<_, String>(())
+        };
+        futures_util::future::try_join_all((0..streams).map(|_| stream())).await?;
+        let c2 = load::cpu_time(pid)?;
+        let s1 = provider.stats().await?;
+        let r1 = on_redis.map(redis_counters).transpose()?;
+        let delta = |f: &dyn Fn(&serde_json::Value) -> &serde_json::Value| {
+            f(&s1).as_f64().unwrap_or(f64::NAN) - f(&s0).as_f64().unwrap_or(f64::NAN)
+        };
+        let n = args.logins as f64;
+        let total = n + (per_stream * streams) as f64;
+        // Less the first `INFO` itself (one command; the bytes of the
+        // second are counted, about 25).
+        let redis_per_login = |i: usize, less: f64, digits: usize| match (r0, r1) {
+            (Some(a), Some(b)) => format!("{:.digits$}", (b[i] - a[i] - less) / total),
+            _ => "–".into(),
+        };
+        println!(
+            "| {} | {:.3} ms | {:.3} ms | {:.2} | {} | {} | {} | {} |",
+            k.store,
+            (c1 - c0).as_secs_f64() * 1e3 / n,
+            (c2 - c1).as_secs_f64() * 1e3 / (per_stream * streams) as f64,
+            delta(&|s| &s["token_requests"]["authorization_code"]) / total,
+            delta(&|s| &s["discovery_requests"]),
+            delta(&|s| &s["jwks_requests"]),
+            redis_per_login(0, 1.0, 2),
+            redis_per_login(1, 0.0, 0),
+        );
+    }
+    println!(
+        "\n¹ The `redis` store only (`–`: another store): the deltas of the \
+         bench's redis-server `INFO stats` `total_commands_processed` and \
+         `total_net_input_bytes` over both login runs, divided by the logins. \
+         Redis counts the commands a Lua script runs too: a login sends 4 \
+         (the replay-cache `SET`, the session's create script, the `sid` and \
+         `sub` index scripts), which run 11 more (3 + 4 + 4), so 15. The \
+         counts take in every client of that server, not only this Keyway's \
+         logins: its change-tracking connection's heartbeat `PING` (one a \
+         second) and any `CLIENT TRACKING` it turns on again, the same from \
+         the other Keyway on that server (`baseline-redis` shares it), \
+         `/readyz` checks (`PING`) if anything polls them (nothing does \
+         here), and the bench's own `INFO` (one command, subtracted; about \
+         25 bytes, not). Invalidation notices are pushed by the server, not \
+         commands sent to it."
+    );
     Ok(())
 }
 

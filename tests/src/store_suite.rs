@@ -39,6 +39,11 @@ pub trait Target: Send + Sync {
     fn keys_with_ttl(&self) -> Option<Vec<(String, i64)>> {
         None
     }
+    /// Empties the Lua script cache of every server (`SCRIPT FLUSH`);
+    /// `false` when the store has none (not Redis).
+    fn flush_scripts(&self) -> bool {
+        false
+    }
 }
 
 /// `KEYWAY_SESSION_KEY` of the suite (the 32 bytes 0..31).
@@ -243,6 +248,10 @@ impl Target for Redis {
             })
             .collect(),
         )
+    }
+    fn flush_scripts(&self) -> bool {
+        self.server.cli(&["SCRIPT", "FLUSH"]).expect("SCRIPT FLUSH");
+        true
     }
 }
 
@@ -552,6 +561,166 @@ pub async fn login_index_finds_sessions_by_sid_and_sub(target: &dyn Target) {
     }
 }
 
+/// An index name as Keyway makes them (32 hex digits, a keyed hash), new
+/// at each call so that runs on one server do not meet.
+fn fresh_index_name(label: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("{label}\0{}", SessionId::random()));
+    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The members of index `name`, sorted and each once.
+async fn members_of(store: &dyn Store, name: &str) -> Vec<String> {
+    let mut members = store.index_members(name).await.unwrap();
+    members.sort();
+    members.dedup();
+    members
+}
+
+/// [`Store::index_add_all`] files every entry under its own name (a login's
+/// `sid` and `sub` entries; on a Cluster, keys on different shards), each
+/// listed until the end given and not after; an empty slice is fine, and so
+/// are two members of one name and an entry given twice in one call.
+pub async fn index_add_all_files_every_entry_until_its_end(target: &dyn Target) {
+    let store = target.open().await;
+    let now = now_secs();
+    let [sid, sub, old_a, old_b, short, pair] =
+        ["sid", "sub", "old-a", "old-b", "short", "pair"].map(fresh_index_name);
+    store.index_add_all(&[], now + 600).await.unwrap();
+    store
+        .index_add_all(
+            &[(&sid, "member-of-sid"), (&sub, "member-of-sub")],
+            now + 600,
+        )
+        .await
+        .unwrap();
+    assert_eq!(members_of(&*store, &sid).await, ["member-of-sid"]);
+    assert_eq!(members_of(&*store, &sub).await, ["member-of-sub"]);
+    // Ended already: listed under neither name, and nothing else changes.
+    let past = now.saturating_sub(1);
+    store
+        .index_add_all(&[(&old_a, "gone"), (&old_b, "gone")], past)
+        .await
+        .unwrap();
+    store
+        .index_add_all(&[(&sid, "late"), (&sub, "late")], past)
+        .await
+        .unwrap();
+    assert!(members_of(&*store, &old_a).await.is_empty());
+    assert!(members_of(&*store, &old_b).await.is_empty());
+    assert_eq!(members_of(&*store, &sid).await, ["member-of-sid"]);
+    assert_eq!(members_of(&*store, &sub).await, ["member-of-sub"]);
+    store
+        .index_add_all(
+            &[
+                (&pair, "one"),
+                (&sub, "again"),
+                (&pair, "two"),
+                (&pair, "one"),
+            ],
+            now + 600,
+        )
+        .await
+        .unwrap();
+    assert_eq!(members_of(&*store, &pair).await, ["one", "two"]);
+    assert_eq!(members_of(&*store, &sub).await, ["again", "member-of-sub"]);
+    if let Some(keys) = target.keys_with_ttl() {
+        // Redis: the index keys expire with their newest entry.
+        for name in [&sid, &sub, &pair] {
+            let (key, ttl) = keys
+                .iter()
+                .find(|(k, _)| k.ends_with(name.as_str()))
+                .unwrap_or_else(|| panic!("no key for {name}: {keys:?}"));
+            assert!((1..=600).contains(ttl), "{key} has TTL {ttl}");
+        }
+    }
+    if target.shared() {
+        let second = target.open().await;
+        assert_eq!(members_of(&*second, &sid).await, ["member-of-sid"]);
+        assert_eq!(members_of(&*second, &sub).await, ["again", "member-of-sub"]);
+    }
+    // Entries that end in two seconds are listed, then not.
+    store
+        .index_add_all(&[(&short, "brief"), (&sid, "brief")], now + 2)
+        .await
+        .unwrap();
+    assert_eq!(members_of(&*store, &short).await, ["brief"]);
+    assert_eq!(members_of(&*store, &sid).await, ["brief", "member-of-sid"]);
+    eventually(Duration::from_secs(6), "the short entries end", || {
+        let store = store.clone();
+        let (short, sid) = (short.clone(), sid.clone());
+        async move {
+            members_of(&*store, &short).await.is_empty()
+                && members_of(&*store, &sid).await == ["member-of-sid"]
+        }
+    })
+    .await;
+}
+
+/// Writes made with Lua scripts on Redis (create, update, the login index,
+/// unlock) still succeed after the servers forget every script (`SCRIPT
+/// FLUSH`, as after a restart or a failover): the store loads them again
+/// (on a Cluster, each shard on its own). On the other stores, the same
+/// writes simply succeed.
+pub async fn scripted_writes_succeed_after_a_script_flush(target: &dyn Target) {
+    let sessions = sessions(target).await;
+    let now = now_secs();
+    // Every script run once, so that the servers have them cached.
+    let first = sessions.create(sample_session("alice")).await.unwrap();
+    sessions
+        .index_login("corp", Some("sid-before"), "alice", first.id, now + 600)
+        .await
+        .unwrap();
+    let lock = sessions.try_lock("flush:a", Duration::from_secs(30)).await;
+    lock.unwrap().expect("a free lock").release().await.unwrap();
+    let flushed = target.flush_scripts();
+
+    let second = sessions.create(sample_session("bob")).await.unwrap();
+    let mut renamed = (*second.data).clone();
+    renamed.identity.name = Some("Bob B.".into());
+    let Updated::Saved(saved) = sessions.update(&second, renamed).await.unwrap() else {
+        panic!("the update after the flush did not write (flushed: {flushed})");
+    };
+    assert_eq!(saved.version, 2);
+    let read = sessions
+        .load_fresh(second.id)
+        .await
+        .unwrap()
+        .expect("stored");
+    assert_eq!(read.data.identity.name.as_deref(), Some("Bob B."));
+    target.flush_scripts();
+    sessions
+        .index_login("corp", Some("sid-after"), "bob", second.id, now + 600)
+        .await
+        .unwrap();
+    target.flush_scripts();
+    sessions
+        .index_login("corp", None, "carol", first.id, now + 600)
+        .await
+        .unwrap();
+    assert_eq!(
+        sessions.sessions_by_sid("corp", "sid-after").await.unwrap(),
+        [second.id]
+    );
+    assert_eq!(
+        sessions.sessions_by_sub("corp", "bob").await.unwrap(),
+        [second.id]
+    );
+    assert_eq!(
+        sessions.sessions_by_sub("corp", "carol").await.unwrap(),
+        [first.id]
+    );
+    let held = sessions.try_lock("flush:b", Duration::from_secs(30)).await;
+    let held = held.unwrap().expect("a free lock");
+    target.flush_scripts();
+    held.release().await.unwrap();
+    let again = sessions.try_lock("flush:b", Duration::from_secs(30)).await;
+    assert!(
+        again.unwrap().is_some(),
+        "the unlock after a flush freed the lock"
+    );
+}
+
 /// Locks are exclusive across instances, expire, and are freed by release
 /// or drop, never by a late holder.
 pub async fn try_lock_is_exclusive_and_expires(target: &dyn Target) {
@@ -742,6 +911,14 @@ impl Store for CountingStore {
         self.writes.fetch_add(1, Ordering::SeqCst);
         self.inner.index_add(n, m, u).await
     }
+    async fn index_add_all(
+        &self,
+        entries: &[(&str, &str)],
+        u: u64,
+    ) -> Result<(), keyway_backend::StoreError> {
+        self.writes.fetch_add(entries.len(), Ordering::SeqCst);
+        self.inner.index_add_all(entries, u).await
+    }
     async fn index_members(&self, n: &str) -> Result<Vec<String>, keyway_backend::StoreError> {
         self.inner.index_members(n).await
     }
@@ -825,6 +1002,8 @@ macro_rules! store_suite {
                 a_deleted_session_stays_deleted,
                 claims_are_accepted_once,
                 login_index_finds_sessions_by_sid_and_sub,
+                index_add_all_files_every_entry_until_its_end,
+                scripted_writes_succeed_after_a_script_flush,
                 try_lock_is_exclusive_and_expires,
                 raw_store_holds_no_token_or_cookie_in_the_clear,
                 restart_keeps_the_session_on_persistent_stores,

@@ -114,6 +114,14 @@ fn keys_with_ttl(nodes: &[&RedisNode]) -> Vec<(String, i64)> {
     all
 }
 
+/// `SCRIPT FLUSH` on every running node (masters and replicas: a replica
+/// promoted later must not have the scripts either).
+fn flush_scripts<'a>(nodes: impl Iterator<Item = &'a RedisNode>) {
+    for node in nodes.filter(|n| n.is_running()) {
+        node.cli(&["SCRIPT", "FLUSH"]).expect("SCRIPT FLUSH");
+    }
+}
+
 /// Keyway's Redis store on a master behind three sentinels.
 pub struct Sentinel {
     /// The servers and sentinels.
@@ -142,6 +150,10 @@ impl Target for Sentinel {
     }
     fn keys_with_ttl(&self) -> Option<Vec<(String, i64)>> {
         Some(keys_with_ttl(&masters(self.group.servers.iter())))
+    }
+    fn flush_scripts(&self) -> bool {
+        flush_scripts(self.group.servers.iter());
+        true
     }
 }
 
@@ -173,5 +185,9 @@ impl Target for Cluster {
     }
     fn keys_with_ttl(&self) -> Option<Vec<(String, i64)>> {
         Some(keys_with_ttl(&masters(self.cluster.nodes.iter())))
+    }
+    fn flush_scripts(&self) -> bool {
+        flush_scripts(self.cluster.nodes.iter());
+        true
     }
 }

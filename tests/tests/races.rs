@@ -360,6 +360,9 @@ impl Store for StaleReads {
     async fn index_add(&self, n: &str, m: &str, u: u64) -> Result<(), StoreError> {
         self.inner.index_add(n, m, u).await
     }
+    async fn index_add_all(&self, e: &[(&str, &str)], u: u64) -> Result<(), StoreError> {
+        self.inner.index_add_all(e, u).await
+    }
     async fn index_members(&self, n: &str) -> Result<Vec<String>, StoreError> {
         self.inner.index_members(n).await
     }

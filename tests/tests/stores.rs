@@ -2,7 +2,7 @@
 //! — memory, SQLite and a real `redis-server` — then the Redis-only outage,
 //! cache and start-up tests.
 
-use keyway_backend::internals::Sessions;
+use keyway_backend::internals::{Sessions, Updated};
 use keyway_backend::{SessionSettings, StoreSetting};
 use keyway_tests::bff::{assert_error, client_for, env_for, json_of, reserve};
 use keyway_tests::provider::{ProviderConfig, TestProvider};
@@ -86,15 +86,64 @@ async fn redis_outage_is_503_and_the_service_recovers_by_itself() {
     );
 }
 
-/// How many `HMGET`s the server has answered (`INFO commandstats`).
-fn reads(redis: &RedisServer) -> u64 {
+/// How many `command`s (lower case) the server has answered (`INFO
+/// commandstats`).
+fn calls(redis: &RedisServer, command: &str) -> u64 {
     let out = redis.cli(&["INFO", "commandstats"]).unwrap();
+    let prefix = format!("cmdstat_{command}:calls=");
     String::from_utf8_lossy(&out)
         .lines()
-        .find_map(|l| l.strip_prefix("cmdstat_hmget:calls="))
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
         .and_then(|rest| rest.split(',').next())
         .and_then(|n| n.parse().ok())
         .unwrap_or(0)
+}
+
+/// How many `HMGET`s the server has answered.
+fn reads(redis: &RedisServer) -> u64 {
+    calls(redis, "hmget")
+}
+
+/// The Lua scripts go by their SHA-1: once the server has them, no write
+/// sends a script's body (`EVAL`) again, every one is an `EVALSHA` (create,
+/// update, a login's two index entries, unlock).
+#[tokio::test]
+async fn redis_scripts_are_sent_by_hash_once_the_server_has_them() {
+    let target = redis().await;
+    let sessions = store_suite::sessions(&target).await;
+    let now = keyway_backend::internals::now_secs();
+    let writes = |n: usize| {
+        let sessions = sessions.clone();
+        async move {
+            for i in 0..n {
+                let created = sessions.create(sample_session("alice")).await.unwrap();
+                let mut renamed = (*created.data).clone();
+                renamed.identity.name = Some(format!("Alice {i}"));
+                let updated = sessions.update(&created, renamed).await.unwrap();
+                assert!(matches!(updated, Updated::Saved(_)));
+                let sid = format!("sid-{i}");
+                sessions
+                    .index_login("corp", Some(&sid), "alice", created.id, now + 600)
+                    .await
+                    .unwrap();
+                let lock = sessions.try_lock("scripts", Duration::from_secs(30)).await;
+                lock.unwrap().expect("free").release().await.unwrap();
+            }
+        }
+    };
+    writes(1).await;
+    let (bodies, hashes) = (
+        calls(&target.server, "eval"),
+        calls(&target.server, "evalsha"),
+    );
+    writes(5).await;
+    assert_eq!(
+        calls(&target.server, "eval") - bodies,
+        0,
+        "a script's body was sent again"
+    );
+    let by_hash = calls(&target.server, "evalsha") - hashes;
+    assert_eq!(by_hash, 5 * 5, "create, update, two index entries, unlock");
 }
 
 /// Two instances on one Redis: repeated reads of a session are served from

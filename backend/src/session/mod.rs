@@ -294,13 +294,22 @@ impl Sessions {
         until: u64,
     ) -> Result<(), StoreError> {
         let sid_entry = sid.map(|sid| ("sid", sid));
-        for (kind, value) in sid_entry.into_iter().chain([("sub", sub)]) {
-            let names = self.codec.lookup_names(&index_label(kind, provider, value));
-            let name = &names[0];
-            let member = self.codec.seal_text(name, &id.to_string());
-            self.store.index_add(name, &member, until).await?;
-        }
-        Ok(())
+        let filed: Vec<(String, String)> = sid_entry
+            .into_iter()
+            .chain([("sub", sub)])
+            .map(|(kind, value)| {
+                let mut names = self.codec.lookup_names(&index_label(kind, provider, value));
+                let name = names.swap_remove(0);
+                let member = self.codec.seal_text(&name, &id.to_string());
+                (name, member)
+            })
+            .collect();
+        let entries: Vec<(&str, &str)> = filed
+            .iter()
+            .map(|(name, member)| (name.as_str(), member.as_str()))
+            .collect();
+        // One call for both entries: one statement or one round trip.
+        self.store.index_add_all(&entries, until).await
     }
 
     /// Session ids recorded for provider+sid.

@@ -131,6 +131,10 @@ impl Store for CachedStore {
         self.inner.index_add(name, member, until).await
     }
 
+    async fn index_add_all(&self, entries: &[(&str, &str)], until: u64) -> Result<(), StoreError> {
+        self.inner.index_add_all(entries, until).await
+    }
+
     async fn index_members(&self, name: &str) -> Result<Vec<String>, StoreError> {
         self.inner.index_members(name).await
     }

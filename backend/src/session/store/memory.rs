@@ -151,13 +151,20 @@ impl Store for MemoryStore {
     }
 
     async fn index_add(&self, name: &str, member: &str, until: u64) -> Result<(), StoreError> {
+        self.index_add_all(&[(name, member)], until).await
+    }
+
+    async fn index_add_all(&self, entries: &[(&str, &str)], until: u64) -> Result<(), StoreError> {
         let now = now_secs();
+        // One lock for all the entries of a login.
         let mut index = guard(&self.index);
-        let members = index
-            .entry(IndexName::of(name))
-            .or_insert_with(|| Vec::with_capacity(1));
-        members.retain(|(_, u)| *u > now);
-        members.push((member.into(), until));
+        for (name, member) in entries {
+            let members = index
+                .entry(IndexName::of(name))
+                .or_insert_with(|| Vec::with_capacity(1));
+            members.retain(|(_, u)| *u > now);
+            members.push((Box::from(*member), until));
+        }
         Ok(())
     }
 

@@ -204,6 +204,20 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Files `member` under index `name` until `until` (seconds since the epoch).
     async fn index_add(&self, name: &str, member: &str, until: u64) -> Result<(), StoreError>;
 
+    /// Files each `(name, member)` of `entries` as [`Store::index_add`]
+    /// does, all until `until`, in as few round trips as the store can (a
+    /// login files two entries: the provider's `sid` and `sub`). An empty
+    /// slice files nothing. On an error some entries may be filed already
+    /// (filing one again is harmless). The default calls `index_add` for
+    /// each entry in turn, so a store written before this method keeps
+    /// working unchanged.
+    async fn index_add_all(&self, entries: &[(&str, &str)], until: u64) -> Result<(), StoreError> {
+        for (name, member) in entries {
+            self.index_add(name, member, until).await?;
+        }
+        Ok(())
+    }
+
     /// The live members of index `name`.
     async fn index_members(&self, name: &str) -> Result<Vec<String>, StoreError>;
 

@@ -353,6 +353,31 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    async fn index_add_all(&self, entries: &[(&str, &str)], until: u64) -> Result<(), StoreError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        // One statement for all the entries, whatever their number (one
+        // prepared statement, arrays bound). `DISTINCT`: `ON CONFLICT DO
+        // UPDATE` refuses to touch one row twice in a statement.
+        let (names, members): (Vec<&str>, Vec<&str>) = entries.iter().copied().unzip();
+        bounded(
+            sqlx::query(
+                "INSERT INTO keyway_login_index (name, member, until)
+                 SELECT DISTINCT e.name, e.member, $3::BIGINT
+                 FROM UNNEST($1::TEXT[], $2::TEXT[]) AS e(name, member)
+                 ON CONFLICT (name, member)
+                 DO UPDATE SET until = GREATEST(keyway_login_index.until, EXCLUDED.until)",
+            )
+            .bind(names)
+            .bind(members)
+            .bind(until as i64)
+            .execute(&self.pool),
+        )
+        .await?;
+        Ok(())
+    }
+
     async fn index_members(&self, name: &str) -> Result<Vec<String>, StoreError> {
         bounded(
             sqlx::query_scalar(

@@ -6,7 +6,9 @@
 //! expiring with the session; it is created and updated by Lua scripts that
 //! check the version, so writes are compare-and-set. The login index is a
 //! sorted set per name (score: the entry's end), locks are `SET NX PX`, the
-//! replay cache `SET NX EXAT`. Each command touches one key.
+//! replay cache `SET NX EXAT`. Each command touches one key. Scripts are
+//! sent by their SHA-1 (`EVALSHA`, see [`Script`]); a login's index entries
+//! go in one pipeline ([`Store::index_add_all`]).
 //!
 //! The pool reconnects by itself (exponential backoff up to 2 s, forever;
 //! on Sentinel and Cluster fred finds the new master after a failover) and
@@ -19,7 +21,9 @@
 //! promoted replica would bring back a logged-out session or a spent refresh
 //! token. So on Sentinel and Cluster every write Keyway relies on is
 //! followed by `WAIT 1` on the same connection: it counts only once a
-//! replica has it. When no replica answers within [`REPLICA_WAIT`] (none is
+//! replica has it (a login's pipelined index entries: one `WAIT` per
+//! master they went to, which covers every write before it on that
+//! connection). When no replica answers within [`REPLICA_WAIT`] (none is
 //! left after a failover, until one is added back) the write stands on the
 //! master alone and is counted in `keyway_session_store_unreplicated_writes_total`.
 //!
@@ -35,17 +39,19 @@
 //! entry. A server that refuses tracking (Redis older than 6) leaves the
 //! cache off.
 
-use super::redis_target::RedisTarget;
+use super::redis_target::{RedisKind, RedisTarget};
 use super::{ChangeSink, Payload, Record, Store, StoreError, Update, Watch};
 use crate::session::data::now_secs;
 use async_trait::async_trait;
+use fred::bytes_utils::Str;
+use fred::interfaces::ClusterInterface;
 use fred::interfaces::TrackingInterface;
 use fred::prelude::*;
 use fred::types::config::UnresponsiveConfig;
-use fred::types::{ClusterHash, Expiration, RespVersion, SetOptions};
-use fred::util::redis_keyslot;
+use fred::types::{ClusterHash, CustomCommand, Expiration, RespVersion, SetOptions};
+use fred::util::{redis_keyslot, static_str};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, LazyLock, OnceLock, Weak};
 use std::time::Duration;
 
 /// How long one Redis command may take before it is an error.
@@ -67,14 +73,14 @@ const TRACKING_HEARTBEAT: Duration = Duration::from_secs(1);
 /// round trip; this only bounds the wait when none is left.
 pub(crate) const REPLICA_WAIT: Duration = Duration::from_millis(50);
 
-const CREATE: &str = r#"
+const CREATE_LUA: &str = r#"
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'v', 1, 'd', ARGV[1], 'e', ARGV[2])
 redis.call('EXPIREAT', KEYS[1], ARGV[2])
 return 1
 "#;
 
-const UPDATE: &str = r#"
+const UPDATE_LUA: &str = r#"
 local v = redis.call('HGET', KEYS[1], 'v')
 if not v then return -1 end
 if v ~= ARGV[1] then return -2 end
@@ -84,7 +90,7 @@ redis.call('EXPIREAT', KEYS[1], ARGV[3])
 return n
 "#;
 
-const INDEX_ADD: &str = r#"
+const INDEX_ADD_LUA: &str = r#"
 redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
 local newest = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
@@ -92,10 +98,69 @@ if newest[2] then redis.call('EXPIREAT', KEYS[1], newest[2]) end
 return 1
 "#;
 
-const UNLOCK: &str = r#"
+const UNLOCK_LUA: &str = r#"
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 "#;
+
+static CREATE: LazyLock<Script> = LazyLock::new(|| Script::new(CREATE_LUA));
+static UPDATE: LazyLock<Script> = LazyLock::new(|| Script::new(UPDATE_LUA));
+static INDEX_ADD: LazyLock<Script> = LazyLock::new(|| Script::new(INDEX_ADD_LUA));
+static UNLOCK: LazyLock<Script> = LazyLock::new(|| Script::new(UNLOCK_LUA));
+
+/// A Lua script that Redis runs by its SHA-1 (`EVALSHA`): the body is not
+/// sent, nor hashed again by the server, at every call (fred's `eval` sends
+/// it whole each time). A server that does not have it cached answers
+/// `NOSCRIPT` without running anything — after a restart, a `SCRIPT FLUSH`,
+/// a failover to a replica that never ran it, or the first call on each
+/// shard of a Cluster — and the call is made again with `EVAL`, which runs
+/// the script and caches it on the server that answered (the key's shard on
+/// a Cluster: each shard loads it on its own). fred's own
+/// `Script::evalsha_with_reload` does the same with a `SCRIPT LOAD` round
+/// trip more, behind a feature that brings in another SHA-1 crate.
+struct Script {
+    body: &'static str,
+    sha1: Str,
+}
+
+impl Script {
+    fn new(body: &'static str) -> Self {
+        let digest = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, body.as_bytes());
+        let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        Self {
+            body,
+            sha1: Str::from(hex),
+        }
+    }
+
+    /// Runs the script on `key` with `args` through `client`.
+    async fn run<R: FromValue>(
+        &self,
+        client: &Client,
+        key: &str,
+        args: Vec<Value>,
+    ) -> Result<R, Error> {
+        match client.evalsha(self.sha1.clone(), key, args.clone()).await {
+            Err(e) if is_noscript(&e) => self.run_body(client, key, args).await,
+            answer => answer,
+        }
+    }
+
+    /// Runs the script with its body (`EVAL`), which also caches it.
+    async fn run_body<R: FromValue>(
+        &self,
+        client: &Client,
+        key: &str,
+        args: Vec<Value>,
+    ) -> Result<R, Error> {
+        client.eval(static_str(self.body), key, args).await
+    }
+}
+
+/// Whether the server does not have the script (`EVALSHA`'s `NOSCRIPT`).
+fn is_noscript(e: &Error) -> bool {
+    e.details().starts_with("NOSCRIPT")
+}
 
 /// The Redis store.
 pub(crate) struct RedisStore {
@@ -169,8 +234,9 @@ impl RedisStore {
     }
 
     /// Waits until a replica has what `client` wrote to `key`'s node (see
-    /// the module docs); never fails the write.
-    async fn replicated(&self, client: &Client, key: &str) {
+    /// the module docs): `writes` writes, counted as unreplicated if no
+    /// replica acknowledges in time; never fails the write.
+    async fn replicated(&self, client: &Client, key: &str, writes: u64) {
         let replicas = self.target.replicas_to_wait();
         if replicas == 0 {
             return;
@@ -183,10 +249,57 @@ impl RedisStore {
         let millis = REPLICA_WAIT.as_millis() as i64;
         let acked: Result<i64, Error> = client.with_options(&options).wait(replicas, millis).await;
         if !matches!(acked, Ok(n) if n >= replicas) {
-            self.unreplicated.fetch_add(1, Ordering::Relaxed);
+            self.unreplicated.fetch_add(writes, Ordering::Relaxed);
             tracing::debug!("a session store write was not acknowledged by a replica in time");
         }
     }
+
+    /// [`Self::replicated`] for writes `client` made to each of `keys`: one
+    /// `WAIT` per master that took them. `WAIT` counts every write made
+    /// before it on its connection, so on one server or behind Sentinel one
+    /// covers them all. On a Cluster the keys may live on different shards,
+    /// each written over its own connection, and a `WAIT` covers only the
+    /// connection it is sent on: the keys are grouped by the master that
+    /// owns their slot in fred's routing table (by slot when the table is
+    /// not known: never fewer `WAIT`s than masters), one `WAIT` per group
+    /// routed by a slot of the group, the groups waited for at once.
+    async fn replicated_all(&self, client: &Client, keys: &[&str]) {
+        if self.target.replicas_to_wait() == 0 || keys.is_empty() {
+            return;
+        }
+        if self.target.kind != RedisKind::Cluster {
+            return self.replicated(client, keys[0], keys.len() as u64).await;
+        }
+        let routing = client.cached_cluster_state();
+        // (the owning master, or the slot if unknown; a key; how many writes)
+        let mut groups: Vec<(Result<Server, u16>, &str, u64)> = Vec::new();
+        for key in keys {
+            let slot = redis_keyslot(key.as_bytes());
+            let owner = routing
+                .as_ref()
+                .and_then(|r| r.get_server(slot))
+                .cloned()
+                .ok_or(slot);
+            match groups.iter_mut().find(|(o, _, _)| *o == owner) {
+                Some((_, _, writes)) => *writes += 1,
+                None => groups.push((owner, key, 1)),
+            }
+        }
+        let waits = groups
+            .iter()
+            .map(|(_, key, writes)| self.replicated(client, key, *writes));
+        futures_util::future::join_all(waits).await;
+    }
+}
+
+/// The arguments of [`INDEX_ADD`]: the entry's end, the member, and now
+/// (entries ended by then are dropped).
+fn index_args(member: &str, until: u64, now: u64) -> Vec<Value> {
+    vec![
+        until.to_string().into(),
+        member.into(),
+        now.to_string().into(),
+    ]
 }
 
 /// One connection that does not retry tells a refused password (stop
@@ -265,12 +378,9 @@ impl Store for RedisStore {
         ];
         let key = self.target.record_key(key);
         let client = self.pool.next();
-        let created: i64 = client
-            .eval(CREATE, vec![key.as_str()], args)
-            .await
-            .map_err(err)?;
+        let created: i64 = CREATE.run(client, &key, args).await.map_err(err)?;
         if created == 1 {
-            self.replicated(client, &key).await;
+            self.replicated(client, &key, 1).await;
         }
         Ok(created == 1)
     }
@@ -289,15 +399,12 @@ impl Store for RedisStore {
         ];
         let key = self.target.record_key(key);
         let client = self.pool.next();
-        let answer: i64 = client
-            .eval(UPDATE, vec![key.as_str()], args)
-            .await
-            .map_err(err)?;
+        let answer: i64 = UPDATE.run(client, &key, args).await.map_err(err)?;
         Ok(match answer {
             -1 => Update::Gone,
             -2 => Update::Conflict,
             v => {
-                self.replicated(client, &key).await;
+                self.replicated(client, &key, 1).await;
                 Update::Written(v as u64)
             }
         })
@@ -308,20 +415,71 @@ impl Store for RedisStore {
         let client = self.pool.next();
         let n: i64 = client.del(key.as_str()).await.map_err(err)?;
         if n > 0 {
-            self.replicated(client, &key).await;
+            self.replicated(client, &key, 1).await;
         }
         Ok(n > 0)
     }
 
     async fn index_add(&self, name: &str, member: &str, until: u64) -> Result<(), StoreError> {
-        let args = vec![until.to_string(), member.to_owned(), now_secs().to_string()];
+        let args = index_args(member, until, now_secs());
         let key = self.target.index_key(name);
         let client = self.pool.next();
-        let _: i64 = client
-            .eval(INDEX_ADD, vec![key.as_str()], args)
-            .await
-            .map_err(err)?;
-        self.replicated(client, &key).await;
+        let _: i64 = INDEX_ADD.run(client, &key, args).await.map_err(err)?;
+        self.replicated(client, &key, 1).await;
+        Ok(())
+    }
+
+    async fn index_add_all(&self, entries: &[(&str, &str)], until: u64) -> Result<(), StoreError> {
+        if let [(name, member)] = entries {
+            return self.index_add(name, member, until).await;
+        }
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let now = now_secs();
+        let filed: Vec<(String, Vec<Value>)> = entries
+            .iter()
+            .map(|(name, member)| (self.target.index_key(name), index_args(member, until, now)))
+            .collect();
+        let client = self.pool.next();
+        // Every entry in one round trip: a pipeline (on a Cluster fred sends
+        // each command to its key's shard). fred's pipelines have no
+        // `evalsha` (it never pipelines scripts: a `NOSCRIPT` in the middle
+        // of a pipeline would leave later commands run out of order), so it
+        // is sent as a custom command routed by its key's slot. The entries
+        // are independent, so one that is refused with `NOSCRIPT` is simply
+        // filed again afterwards with `EVAL`.
+        let pipeline = client.pipeline();
+        for (key, args) in &filed {
+            let slot = ClusterHash::Custom(redis_keyslot(key.as_bytes()));
+            let mut command: Vec<Value> =
+                vec![INDEX_ADD.sha1.clone().into(), 1.into(), key.as_str().into()];
+            command.extend(args.iter().cloned());
+            let () = pipeline
+                .custom(CustomCommand::new_static("EVALSHA", slot, false), command)
+                .await
+                .map_err(err)?;
+        }
+        let answers: Vec<Result<i64, Error>> = pipeline.try_all().await;
+        if answers.len() != filed.len() {
+            // The pipeline as a whole failed (not sent, or timed out).
+            let e = answers.into_iter().find_map(Result::err);
+            return Err(e.map_or_else(|| StoreError("no answer from Redis".into()), err));
+        }
+        for ((key, args), answer) in filed.iter().zip(answers) {
+            match answer {
+                Ok(_) => {}
+                Err(e) if is_noscript(&e) => {
+                    let _: i64 = INDEX_ADD
+                        .run_body(client, key, args.clone())
+                        .await
+                        .map_err(err)?;
+                }
+                Err(e) => return Err(err(e)),
+            }
+        }
+        let keys: Vec<&str> = filed.iter().map(|(key, _)| key.as_str()).collect();
+        self.replicated_all(client, &keys).await;
         Ok(())
     }
 
@@ -353,19 +511,15 @@ impl Store for RedisStore {
             .await
             .map_err(err)?;
         if set.is_some() {
-            self.replicated(client, &key).await;
+            self.replicated(client, &key, 1).await;
         }
         Ok(set.is_some())
     }
 
     async fn unlock(&self, name: &str, token: &str) -> Result<(), StoreError> {
-        let _: i64 = self
-            .pool
-            .eval(
-                UNLOCK,
-                vec![self.target.lock_key(name)],
-                vec![token.to_owned()],
-            )
+        let key = self.target.lock_key(name);
+        let _: i64 = UNLOCK
+            .run(self.pool.next(), &key, vec![token.into()])
             .await
             .map_err(err)?;
         Ok(())
@@ -390,7 +544,7 @@ impl Store for RedisStore {
             .await
             .map_err(err)?;
         if set.is_some() {
-            self.replicated(client, &key).await;
+            self.replicated(client, &key, 1).await;
         }
         Ok(set.is_some())
     }

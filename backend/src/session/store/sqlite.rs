@@ -52,6 +52,10 @@ const SCHEMA: &[&str] = &[
         name TEXT PRIMARY KEY NOT NULL, until INTEGER NOT NULL)",
 ];
 
+/// Index entries per `INSERT` in [`Store::index_add_all`] (three bound
+/// parameters each).
+const INDEX_BATCH: usize = 300;
+
 fn err(e: sqlx::Error) -> StoreError {
     StoreError::new(e)
 }
@@ -258,6 +262,23 @@ impl Store for SqliteStore {
             .execute(&self.pool)
             .await
             .map_err(err)?;
+        Ok(())
+    }
+
+    async fn index_add_all(&self, entries: &[(&str, &str)], until: u64) -> Result<(), StoreError> {
+        // One multi-row `INSERT` (a login's two entries: one statement).
+        // Batches keep each under SQLite's oldest bound-parameter limit (999).
+        for batch in entries.chunks(INDEX_BATCH) {
+            let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT INTO keyway_login_index (key, member, until) ",
+            );
+            insert.push_values(batch, |mut row, (name, member)| {
+                row.push_bind(*name)
+                    .push_bind(*member)
+                    .push_bind(until as i64);
+            });
+            insert.build().execute(&self.pool).await.map_err(err)?;
+        }
         Ok(())
     }
 
