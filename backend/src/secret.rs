@@ -14,12 +14,14 @@ use std::fmt;
 /// A string that must never appear in logs, errors or `check-config` output.
 #[derive(Clone, PartialEq, Eq, Deserialize, Default)]
 #[serde(transparent)]
-pub struct Secret(String);
+// A boxed `str`, not a `String`: 8 bytes less in every session for each
+// token it holds, and never more heap than the value needs.
+pub struct Secret(Box<str>);
 
 impl Secret {
     /// Wraps a secret value.
     pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
+        Self(value.into().into_boxed_str())
     }
 
     /// The secret itself: call only where it is sent to its one destination.

@@ -6,25 +6,74 @@
 //! for as long as the store is in use.
 //!
 //! The login index's names are 32 hex digits (a keyed hash,
-//! [`crate::session::codec::hex32`]): kept as the 128-bit number they spell,
-//! and each name's members in a vector sized to fit, so the index adds about
-//! 130 bytes per entry (two entries per login: `sid` and `sub`).
+//! [`crate::session::codec::hex32`]): kept as the 16 bytes they spell, and a
+//! name's one member inline (a `sub` or `sid` names one session nearly
+//! always; a vector only past one), so an entry costs its member's text and
+//! one hash-table slot (two entries per login: `sid` and `sub`).
 
-use super::{Payload, Record, Store, StoreError, Update, Watch};
+use super::{Kept, Payload, Record, Store, StoreError, Update, Watch};
 use crate::session::data::now_secs;
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
-/// The members of one index name, each with its end (unix seconds).
-type Members = Vec<(Box<str>, u64)>;
+/// The members of one index name, each with its end (unix seconds): one
+/// inline, more in a vector.
+#[derive(Debug)]
+enum Members {
+    One(Box<str>, u64),
+    Many(Vec<(Box<str>, u64)>),
+}
 
-/// An index name: its 32 hex digits as a number, or the text itself if it
-/// is not such a name.
+impl Members {
+    /// Drops the members that ended by `now`; whether any is left.
+    fn retain_live(&mut self, now: u64) -> bool {
+        match self {
+            Members::One(_, until) => *until > now,
+            Members::Many(all) => {
+                all.retain(|(_, u)| *u > now);
+                !all.is_empty()
+            }
+        }
+    }
+
+    /// The live members and the new one.
+    fn with(self, now: u64, member: &str, until: u64) -> Members {
+        let mut all = match self {
+            Members::One(m, u) if u > now => vec![(m, u)],
+            Members::One(..) => Vec::new(),
+            Members::Many(mut all) => {
+                all.retain(|(_, u)| *u > now);
+                all
+            }
+        };
+        if all.is_empty() {
+            return Members::One(member.into(), until);
+        }
+        all.push((member.into(), until));
+        Members::Many(all)
+    }
+
+    /// The live members.
+    fn live(&self, now: u64) -> Vec<String> {
+        match self {
+            Members::One(m, u) if *u > now => vec![m.to_string()],
+            Members::One(..) => Vec::new(),
+            Members::Many(all) => all
+                .iter()
+                .filter(|(_, u)| *u > now)
+                .map(|(m, _)| m.to_string())
+                .collect(),
+        }
+    }
+}
+
+/// An index name: the 16 bytes its 32 hex digits spell, or the text itself
+/// if it is not such a name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum IndexName {
-    Hash(u128),
+    Hash([u8; 16]),
     Text(Box<str>),
 }
 
@@ -32,16 +81,46 @@ impl IndexName {
     fn of(name: &str) -> Self {
         let lower_hex = |b: u8| b.is_ascii_digit() || (b'a'..=b'f').contains(&b);
         match u128::from_str_radix(name, 16) {
-            Ok(n) if name.len() == 32 && name.bytes().all(lower_hex) => IndexName::Hash(n),
+            Ok(n) if name.len() == 32 && name.bytes().all(lower_hex) => {
+                IndexName::Hash(n.to_be_bytes())
+            }
             _ => IndexName::Text(name.into()),
         }
+    }
+}
+
+/// A record as the memory store keeps it: 48 bytes a slot, and the session
+/// itself shared with the requests that read it.
+#[derive(Clone)]
+struct KeptRecord {
+    version: u64,
+    expires_at: u64,
+    payload: Kept,
+}
+
+impl KeptRecord {
+    fn record(&self) -> Record {
+        Record {
+            version: self.version,
+            expires_at: self.expires_at,
+            payload: self.payload.payload(),
+        }
+    }
+}
+
+impl std::fmt::Debug for KeptRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeptRecord")
+            .field("version", &self.version)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
     }
 }
 
 /// Everything the memory store holds.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    records: Mutex<HashMap<Box<str>, Record>>,
+    records: Mutex<HashMap<Box<str>, KeptRecord>>,
     index: Mutex<HashMap<IndexName, Members>>,
     locks: Mutex<HashMap<String, (String, Instant)>>,
     claims: Mutex<HashMap<String, u64>>,
@@ -69,10 +148,7 @@ impl MemoryStore {
         records.retain(|_, r| r.expires_at > now);
         let removed = before - records.len();
         drop(records);
-        guard(&self.index).retain(|_, members| {
-            members.retain(|(_, u)| *u > now);
-            !members.is_empty()
-        });
+        guard(&self.index).retain(|_, members| members.retain_live(now));
         guard(&self.claims).retain(|_, until| *until > now);
         removed
     }
@@ -103,7 +179,7 @@ impl Store for MemoryStore {
         Ok(guard(&self.records)
             .get(key)
             .filter(|r| r.expires_at > now)
-            .cloned())
+            .map(KeptRecord::record))
     }
 
     async fn create(
@@ -116,10 +192,10 @@ impl Store for MemoryStore {
         if records.contains_key(key) {
             return Ok(false);
         }
-        let record = Record {
+        let record = KeptRecord {
             version: 1,
             expires_at,
-            payload: payload.in_memory(),
+            payload: payload.kept(),
         };
         records.insert(key.into(), record);
         Ok(true)
@@ -142,7 +218,7 @@ impl Store for MemoryStore {
         }
         record.version += 1;
         record.expires_at = expires_at;
-        record.payload = payload.in_memory();
+        record.payload = payload.kept();
         Ok(Update::Written(record.version))
     }
 
@@ -159,11 +235,12 @@ impl Store for MemoryStore {
         // One lock for all the entries of a login.
         let mut index = guard(&self.index);
         for (name, member) in entries {
-            let members = index
-                .entry(IndexName::of(name))
-                .or_insert_with(|| Vec::with_capacity(1));
-            members.retain(|(_, u)| *u > now);
-            members.push((Box::from(*member), until));
+            let name = IndexName::of(name);
+            let members = match index.remove(&name) {
+                Some(old) => old.with(now, member, until),
+                None => Members::One((*member).into(), until),
+            };
+            index.insert(name, members);
         }
         Ok(())
     }
@@ -172,12 +249,7 @@ impl Store for MemoryStore {
         let now = now_secs();
         Ok(guard(&self.index)
             .get(&IndexName::of(name))
-            .map(|m| {
-                m.iter()
-                    .filter(|(_, u)| *u > now)
-                    .map(|(m, _)| m.to_string())
-                    .collect()
-            })
+            .map(|m| m.live(now))
             .unwrap_or_default())
     }
 
@@ -258,6 +330,38 @@ mod tests {
             store.index_members("gone").await.unwrap().is_empty(),
             "expired"
         );
+    }
+
+    #[test]
+    fn an_index_name_keeps_its_live_members_one_inline_or_many() {
+        let now = 1_000;
+        // A second live member turns the inline one into a list of both.
+        let m = Members::One("a".into(), now + 10).with(now, "b", now + 20);
+        assert!(matches!(m, Members::Many(ref all) if all.len() == 2));
+        assert_eq!(m.live(now), ["a", "b"]);
+        // Adding drops the members that ended.
+        let mut m = m.with(now + 15, "c", now + 30);
+        assert_eq!(m.live(now + 15), ["b", "c"]);
+        assert!(m.retain_live(now + 25));
+        assert_eq!(m.live(now + 25), ["c"]);
+        assert!(!m.retain_live(now + 30), "nothing live is left");
+        // An ended inline member is replaced, not kept beside the new one.
+        let m = Members::One("a".into(), now).with(now, "b", now + 1);
+        assert!(matches!(m, Members::One(ref s, _) if &**s == "b"));
+        assert!(Members::One("a".into(), now).live(now).is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_record_not_decoded_yet_reads_back_with_its_bytes() {
+        let store = MemoryStore::default();
+        let until = now_secs() + 60;
+        // (Decoded records, the common case, are read back by every login
+        // of the store suite in tests/.)
+        let raw = Payload::from_bytes(&b"sealed"[..]);
+        assert!(store.create("raw", &raw, until).await.unwrap());
+        let back = store.load("raw").await.unwrap().unwrap();
+        assert_eq!(&back.payload.bytes()[..], b"sealed");
+        assert_eq!((back.version, back.expires_at), (1, until));
     }
 
     #[tokio::test]

@@ -62,7 +62,31 @@ pub(crate) type Decoded = (Option<KeyTag>, Arc<SessionData>);
 #[derive(Clone, Default)]
 pub struct Payload {
     bytes: Bytes,
-    memo: Arc<OnceLock<Decoded>>,
+    memo: Memo,
+}
+
+/// A payload's decoded value: known from the start (no cell needed: the
+/// copies share the session's `Arc`), or decoded by the first reader into a
+/// cell its copies share.
+#[derive(Clone)]
+enum Memo {
+    Known(Decoded),
+    Shared(Arc<OnceLock<Decoded>>),
+}
+
+impl Default for Memo {
+    fn default() -> Self {
+        Memo::Shared(Arc::default())
+    }
+}
+
+impl Memo {
+    fn get(&self) -> Option<&Decoded> {
+        match self {
+            Memo::Known(v) => Some(v),
+            Memo::Shared(cell) => cell.get(),
+        }
+    }
 }
 
 impl std::fmt::Debug for Payload {
@@ -76,17 +100,15 @@ impl Payload {
     pub fn from_bytes(bytes: impl Into<Bytes>) -> Self {
         Self {
             bytes: bytes.into(),
-            memo: Arc::default(),
+            memo: Memo::default(),
         }
     }
 
     /// A payload whose decoded value is already known.
     pub(crate) fn decoded(bytes: Bytes, value: Decoded) -> Self {
-        let memo = OnceLock::new();
-        let _ = memo.set(value);
         Self {
             bytes,
-            memo: Arc::new(memo),
+            memo: Memo::Known(value),
         }
     }
 
@@ -97,14 +119,23 @@ impl Payload {
 
     /// The copy to keep in process memory: once decoded, the bytes are not
     /// kept (only [`Store`]s outside the process need them, and they were
-    /// written there already).
+    /// written there already), nor the cell they were decoded into.
     pub fn in_memory(&self) -> Payload {
         match self.memo.get() {
-            Some(_) => Payload {
+            Some(v) => Payload {
                 bytes: Bytes::new(),
-                memo: self.memo.clone(),
+                memo: Memo::Known(v.clone()),
             },
             None => self.clone(),
+        }
+    }
+
+    /// [`Payload::in_memory`] in the fewest bytes, for a store that keeps
+    /// many (the memory store): 24 bytes and the session, instead of 56.
+    pub(crate) fn kept(&self) -> Kept {
+        match self.memo.get() {
+            Some(v) => Kept::Decoded(v.clone()),
+            None => Kept::Raw(Box::new(self.clone())),
         }
     }
 
@@ -113,11 +144,38 @@ impl Payload {
         &self,
         decode: impl FnOnce(&[u8]) -> Result<Decoded, E>,
     ) -> Result<Decoded, E> {
-        if let Some(v) = self.memo.get() {
-            return Ok(v.clone());
+        match &self.memo {
+            Memo::Known(v) => Ok(v.clone()),
+            Memo::Shared(cell) => {
+                if let Some(v) = cell.get() {
+                    return Ok(v.clone());
+                }
+                let v = decode(&self.bytes)?;
+                Ok(cell.get_or_init(|| v).clone())
+            }
         }
-        let v = decode(&self.bytes)?;
-        Ok(self.memo.get_or_init(|| v).clone())
+    }
+}
+
+/// A payload as a store inside the process keeps it ([`Payload::kept`]).
+#[derive(Clone)]
+pub(crate) enum Kept {
+    /// Decoded: the session itself.
+    Decoded(Decoded),
+    /// Not decoded yet (rare: written by [`Payload::from_bytes`]).
+    Raw(Box<Payload>),
+}
+
+impl Kept {
+    /// The payload again.
+    pub(crate) fn payload(&self) -> Payload {
+        match self {
+            Kept::Decoded(v) => Payload {
+                bytes: Bytes::new(),
+                memo: Memo::Known(v.clone()),
+            },
+            Kept::Raw(p) => (**p).clone(),
+        }
     }
 }
 
