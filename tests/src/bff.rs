@@ -20,16 +20,68 @@ pub struct Reserved {
     pub origin: Url,
 }
 
-/// Binds `127.0.0.1:0`.
+/// Binds a free loopback port below the kernel's ephemeral range (on
+/// Linux `net.ipv4.ip_local_port_range`, 32768 and up by default), so that
+/// while a test restarts its BFF on the same port ([`rebind`]) no outgoing
+/// connection or `:0` listener of a test running beside it can take the
+/// port (seen: `AddrInUse` when the restart test ran beside the store
+/// tests' many client connections). Falls back to `127.0.0.1:0` where the
+/// ephemeral range leaves no room below it.
 pub async fn reserve() -> Reserved {
-    let listener = TcpListener::bind("127.0.0.1:0")
+    let (low, high) = below_ephemeral_range();
+    if high > low {
+        for _ in 0..200 {
+            let port = low + (random_u64() % u64::from(high - low)) as u16;
+            match TcpListener::bind(("127.0.0.1", port)).await {
+                Ok(listener) => return reserved(listener),
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => continue,
+                Err(e) => panic!("bind 127.0.0.1:{port}: {e}"),
+            }
+        }
+    }
+    reserved(
+        TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback"),
+    )
+}
+
+/// Binds the port of a stopped BFF at `origin` again, for a restart on the
+/// same origin (a port from [`reserve`], which no other socket takes).
+pub async fn rebind(origin: &Url) -> Reserved {
+    let addr = origin.socket_addrs(|| None).expect("origin address")[0];
+    let listener = TcpListener::bind(addr)
         .await
-        .expect("bind loopback");
+        .unwrap_or_else(|e| panic!("bind {addr} again: {e}"));
+    reserved(listener)
+}
+
+fn reserved(listener: TcpListener) -> Reserved {
     let port = listener.local_addr().expect("local addr").port();
     Reserved {
         listener,
         origin: Url::parse(&format!("http://127.0.0.1:{port}")).expect("url"),
     }
+}
+
+/// The ports [`reserve`] picks from: the lower half below the ephemeral
+/// range's start (16384–32767 by default).
+fn below_ephemeral_range() -> (u16, u16) {
+    let start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32_768);
+    (start / 2, start)
+}
+
+/// A number that differs per call and per process (no `rand` needed).
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(CALLS.fetch_add(1, Ordering::Relaxed));
+    h.finish()
 }
 
 /// The provider client registration for a BFF at `origin`.

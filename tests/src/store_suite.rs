@@ -7,7 +7,7 @@
 //! makes one `#[tokio::test]` per body for a target.
 
 use crate::bff::{
-    Reserved, SpaClient, TestBff, assert_error, client_for, env_for, json_of, reserve,
+    Reserved, SpaClient, TestBff, assert_error, client_for, env_for, json_of, rebind, reserve,
 };
 use crate::provider::{ProviderConfig, TestProvider};
 use crate::redis::RedisServer;
@@ -851,10 +851,7 @@ pub async fn restart_keeps_the_session_on_persistent_stores(target: &dyn Target)
     assert_eq!(s, 200, "{body}");
     let origin = bff.origin.clone();
     bff.stop().await;
-    let listener = tokio::net::TcpListener::bind(origin.socket_addrs(|| None).unwrap()[0])
-        .await
-        .unwrap();
-    let bff = start_bff(Reserved { listener, origin }, &env, target.open().await).await;
+    let bff = start_bff(rebind(&origin).await, &env, target.open().await).await;
     let (s, user) = json_of(spa.get("/bff/user").await).await;
     if target.shared() {
         assert_eq!(s, 200, "{user}");

@@ -739,10 +739,7 @@ async fn sqlite_store_keeps_the_session_across_a_restart() {
     bff.stop().await;
 
     // Same port, same file: the browser's cookie still works.
-    let listener = tokio::net::TcpListener::bind(origin.socket_addrs(|| None).unwrap()[0])
-        .await
-        .unwrap();
-    let bff = TestBff::start(keyway_tests::bff::Reserved { listener, origin }, &env)
+    let bff = TestBff::start(keyway_tests::bff::rebind(&origin).await, &env)
         .await
         .unwrap();
     let (s, user) = json_of(spa.get("/bff/user").await).await;
