@@ -27,9 +27,24 @@ pub struct RedisNode {
 }
 
 impl RedisNode {
+    /// Starts a node on a free port. The port (or a Cluster node's bus
+    /// port, 10000 above it) may be taken between picking and binding, by
+    /// another test's connection: a node that exits at start is tried again
+    /// on another port, up to three times (as [`crate::redis::RedisServer`]
+    /// does).
     fn spawn(config: &str, sentinel: bool) -> Result<RedisNode, String> {
+        let mut last = String::new();
+        for _ in 0..3 {
+            match Self::spawn_on(free_port(), config, sentinel) {
+                Ok(node) => return Ok(node),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    fn spawn_on(port: u16, config: &str, sentinel: bool) -> Result<RedisNode, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let port = free_port();
         let file = dir.path().join("redis.conf");
         let text = format!(
             "port {port}\nbind 127.0.0.1\ndir {}\nsave \"\"\nappendonly no\n{config}\n",
@@ -47,7 +62,7 @@ impl RedisNode {
             .stderr(Stdio::null())
             .spawn()
             .map_err(|e| format!("cannot run redis-server: {e}"))?;
-        let node = RedisNode {
+        let mut node = RedisNode {
             port,
             child: Some(child),
             _dir: dir,
@@ -58,6 +73,12 @@ impl RedisNode {
             .map(|o| o.trim() != "PONG")
             .unwrap_or(true)
         {
+            if let Some(child) = node.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                node.child = None;
+                return Err(format!("redis-server on {port} exited at start: {status}"));
+            }
             if Instant::now() > deadline {
                 return Err(format!("redis-server on {port} did not answer PING"));
             }
@@ -364,5 +385,26 @@ impl RedisCluster {
         let mut all = vec!["-c"];
         all.extend_from_slice(args);
         node.cli(&all)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A port held by another process's outgoing connection (what a
+    /// parallel test's client can do to a port picked as free) makes
+    /// `redis-server` exit at start: that is reported as such at once, so
+    /// that [`RedisNode::spawn`] tries another port instead of failing
+    /// after waiting for a `PING` that never comes.
+    #[test]
+    fn a_node_whose_port_is_taken_is_reported_at_once() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let outgoing = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let port = outgoing.local_addr().unwrap().port();
+        let err = RedisNode::spawn_on(port, "", false).unwrap_err();
+        assert!(err.contains("exited at start"), "{err}");
+        let node = RedisNode::spawn("", false).expect("another port works");
+        assert_eq!(node.cli(&["PING"]).unwrap().trim(), "PONG");
     }
 }
