@@ -4,6 +4,7 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::provider::Providers;
 use crate::provider::http::{HttpClient, HttpOptions};
+use crate::proxy::headers::ForwardedOrigin;
 use crate::session::Sessions;
 use crate::session::codec::Codec;
 use crate::session::cookie::CookieSettings;
@@ -66,6 +67,8 @@ pub(crate) struct AppInner {
     pub client_tokens: ClientTokens,
     /// This App's metrics (its own recorder: see [`crate::metrics`]).
     pub metrics: Metrics,
+    /// The forwarding headers naming Keyway's origin, built once.
+    pub forwarded: ForwardedOrigin,
 }
 
 impl std::ops::Deref for App {
@@ -109,6 +112,7 @@ impl App {
             .set_counters(metrics.dpop_nonce_retries(&config));
         let app = App(Arc::new(AppInner {
             cookies: CookieSettings::new(config.is_https()),
+            forwarded: ForwardedOrigin::new(&config.public_url),
             cookie_codec: Codec::for_cookies(&config.session.keys),
             metrics,
             config,

@@ -18,6 +18,10 @@ use crate::config::NEVER_FORWARDED;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use url::Url;
 
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
 /// Request headers forwarded to every upstream.
 const REQUEST_ALLOWED: &[&str] = &[
     "accept",
@@ -59,11 +63,41 @@ const RESPONSE_ALLOWED: &[&str] = &[
     "x-request-id",
 ];
 
+/// What Keyway says of its own origin to every upstream, built once from
+/// the public URL (nothing of it is formatted per request): the
+/// `Forwarded` header's `proto` and `host`, `X-Forwarded-Proto`,
+/// `X-Forwarded-Host`.
+#[derive(Debug, Clone)]
+pub struct ForwardedOrigin {
+    /// `proto=…;host="…"`: the `Forwarded` header without the peer.
+    forwarded: Option<HeaderValue>,
+    proto: Option<HeaderValue>,
+    host: Option<HeaderValue>,
+}
+
+impl ForwardedOrigin {
+    /// The headers for a BFF at `public_url`.
+    pub fn new(public_url: &Url) -> Self {
+        let proto = public_url.scheme();
+        let host = public_url.host_str().unwrap_or_default();
+        let host = match public_url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
+        };
+        let forwarded = format!("proto={proto};host=\"{host}\"");
+        Self {
+            forwarded: HeaderValue::try_from(forwarded).ok(),
+            proto: HeaderValue::from_str(proto).ok(),
+            host: HeaderValue::try_from(host).ok(),
+        }
+    }
+}
+
 /// What Keyway says about the browser's request to the upstream.
 #[derive(Debug, Clone)]
 pub struct Forwarded<'a> {
-    /// The origin the browser used (Keyway's public URL).
-    pub public_url: &'a Url,
+    /// Keyway's own origin (its public URL), prebuilt.
+    pub origin: &'a ForwardedOrigin,
     /// The address of the peer that connected to Keyway, if known.
     pub peer: Option<std::net::IpAddr>,
 }
@@ -83,30 +117,34 @@ pub fn to_upstream(
             out.append(name.clone(), value.clone());
         }
     }
-    let proto = fwd.public_url.scheme();
-    let host = fwd.public_url.host_str().unwrap_or_default();
-    let host = match fwd.public_url.port() {
-        Some(port) => format!("{host}:{port}"),
-        None => host.to_owned(),
-    };
-    let mut forwarded = format!("proto={proto};host=\"{host}\"");
-    if let Some(peer) = fwd.peer {
-        let peer = match peer {
-            std::net::IpAddr::V6(v6) => format!("\"[{v6}]\""),
-            v4 => v4.to_string(),
+    let origin = fwd.origin;
+    if let Some(forwarded) = &origin.forwarded {
+        let value = match fwd.peer {
+            // The one header formatted per request: `for=` and the rest.
+            Some(peer) => {
+                let rest = forwarded.to_str().unwrap_or_default();
+                let text = match peer {
+                    std::net::IpAddr::V6(v6) => format!("for=\"[{v6}]\";{rest}"),
+                    v4 => format!("for={v4};{rest}"),
+                };
+                HeaderValue::try_from(text).ok()
+            }
+            None => Some(forwarded.clone()),
         };
-        forwarded = format!("for={peer};{forwarded}");
-    }
-    let mut set = |name: &'static str, value: String| {
-        if let Ok(v) = HeaderValue::from_str(&value) {
-            out.insert(HeaderName::from_static(name), v);
+        if let Some(value) = value {
+            out.insert(header::FORWARDED, value);
         }
-    };
-    set("forwarded", forwarded);
-    set("x-forwarded-proto", proto.to_owned());
-    set("x-forwarded-host", host);
-    if let Some(peer) = fwd.peer {
-        set("x-forwarded-for", peer.to_string());
+    }
+    if let Some(proto) = &origin.proto {
+        out.insert(X_FORWARDED_PROTO, proto.clone());
+    }
+    if let Some(host) = &origin.host {
+        out.insert(X_FORWARDED_HOST, host.clone());
+    }
+    if let Some(peer) = fwd.peer
+        && let Ok(value) = HeaderValue::try_from(peer.to_string())
+    {
+        out.insert(X_FORWARDED_FOR, value);
     }
     out
 }
@@ -193,8 +231,9 @@ mod tests {
             ("x-other", "dropped"),
             ("x-csrf", "1"),
         ]);
+        let origin = ForwardedOrigin::new(&public);
         let fwd = Forwarded {
-            public_url: &public,
+            origin: &origin,
             peer: Some("10.0.0.7".parse().unwrap()),
         };
         let out = to_upstream(&incoming, &["x-custom".into(), "cookie".into()], &fwd);
@@ -211,6 +250,30 @@ mod tests {
             "for=10.0.0.7;proto=https;host=\"app.example.com\""
         );
         assert_eq!(out.get_all("x-forwarded-for").iter().count(), 1);
+    }
+
+    #[test]
+    fn forwarding_headers_name_a_v6_peer_and_the_port() {
+        let origin = ForwardedOrigin::new(&Url::parse("http://127.0.0.1:8080").unwrap());
+        let v6 = Forwarded {
+            origin: &origin,
+            peer: Some("::1".parse().unwrap()),
+        };
+        let out = to_upstream(&HeaderMap::new(), &[], &v6);
+        assert_eq!(
+            out["forwarded"],
+            "for=\"[::1]\";proto=http;host=\"127.0.0.1:8080\""
+        );
+        assert_eq!(out["x-forwarded-for"], "::1");
+        assert_eq!(out["x-forwarded-proto"], "http");
+        assert_eq!(out["x-forwarded-host"], "127.0.0.1:8080");
+        let unknown = Forwarded {
+            origin: &origin,
+            peer: None,
+        };
+        let out = to_upstream(&HeaderMap::new(), &[], &unknown);
+        assert_eq!(out["forwarded"], "proto=http;host=\"127.0.0.1:8080\"");
+        assert!(out.get("x-forwarded-for").is_none());
     }
 
     #[test]

@@ -58,7 +58,7 @@ pub(crate) async fn forward(
     let grant = token_for(app, api, session).await?;
     let (parts, body) = req.into_parts();
     let fwd = headers::Forwarded {
-        public_url: &app.config.public_url,
+        origin: &app.forwarded,
         peer,
     };
     let out = headers::to_upstream(&parts.headers, &api.forward_headers, &fwd);
