@@ -31,7 +31,7 @@ pub async fn reserve() -> Reserved {
     let (low, high) = below_ephemeral_range();
     if high > low {
         for _ in 0..200 {
-            let port = low + (random_u64() % u64::from(high - low)) as u16;
+            let port = rand::random_range(low..high);
             match TcpListener::bind(("127.0.0.1", port)).await {
                 Ok(listener) => return reserved(listener),
                 Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => continue,
@@ -72,16 +72,6 @@ fn below_ephemeral_range() -> (u16, u16) {
         .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
         .unwrap_or(32_768);
     (start / 2, start)
-}
-
-/// A number that differs per call and per process (no `rand` needed).
-fn random_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static CALLS: AtomicU64 = AtomicU64::new(0);
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(CALLS.fetch_add(1, Ordering::Relaxed));
-    h.finish()
 }
 
 /// The provider client registration for a BFF at `origin`.
@@ -425,4 +415,23 @@ pub fn assert_error(status: u16, body: &serde_json::Value, want_status: u16, wan
         body["message"].as_str().is_some_and(|m| !m.is_empty()),
         "no message: {body}"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reserved ports lie below the ephemeral range, where no outgoing
+    /// connection is given a port, and a stopped BFF's port can be bound again.
+    #[tokio::test]
+    async fn reserved_ports_stay_below_the_ephemeral_range_and_rebind() {
+        let (low, high) = below_ephemeral_range();
+        let reserved = reserve().await;
+        let port = reserved.listener.local_addr().unwrap().port();
+        assert!((low..high).contains(&port), "{port} not in {low}..{high}");
+        let origin = reserved.origin.clone();
+        drop(reserved);
+        let again = rebind(&origin).await;
+        assert_eq!(again.origin, origin);
+    }
 }

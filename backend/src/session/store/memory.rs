@@ -1,6 +1,6 @@
 //! The in-process store: one instance, nothing to install, lost on restart.
 //!
-//! Records are kept decoded ([`super::Payload::in_memory`]), so a request
+//! Records are kept decoded ([`super::Payload::kept`]), so a request
 //! reads its session without decrypting or parsing anything. A background
 //! task drops expired records, index entries and replay entries every minute
 //! for as long as the store is in use.
@@ -38,21 +38,23 @@ impl Members {
         }
     }
 
-    /// The live members and the new one.
-    fn with(self, now: u64, member: &str, until: u64) -> Members {
-        let mut all = match self {
-            Members::One(m, u) if u > now => vec![(m, u)],
-            Members::One(..) => Vec::new(),
-            Members::Many(mut all) => {
-                all.retain(|(_, u)| *u > now);
-                all
+    /// Adds `member` until `until`, dropping the members that ended by `now`.
+    fn add(&mut self, now: u64, member: &str, until: u64) {
+        match self {
+            Members::One(_, u) if *u <= now => *self = Members::One(member.into(), until),
+            Members::One(first, u) => {
+                let first = (std::mem::take(first), *u);
+                *self = Members::Many(vec![first, (member.into(), until)]);
             }
-        };
-        if all.is_empty() {
-            return Members::One(member.into(), until);
+            Members::Many(all) => {
+                all.retain(|(_, u)| *u > now);
+                if all.is_empty() {
+                    *self = Members::One(member.into(), until);
+                } else {
+                    all.push((member.into(), until));
+                }
+            }
         }
-        all.push((member.into(), until));
-        Members::Many(all)
     }
 
     /// The live members.
@@ -235,12 +237,10 @@ impl Store for MemoryStore {
         // One lock for all the entries of a login.
         let mut index = guard(&self.index);
         for (name, member) in entries {
-            let name = IndexName::of(name);
-            let members = match index.remove(&name) {
-                Some(old) => old.with(now, member, until),
-                None => Members::One((*member).into(), until),
-            };
-            index.insert(name, members);
+            index
+                .entry(IndexName::of(name))
+                .and_modify(|members| members.add(now, member, until))
+                .or_insert_with(|| Members::One((*member).into(), until));
         }
         Ok(())
     }
@@ -336,17 +336,19 @@ mod tests {
     fn an_index_name_keeps_its_live_members_one_inline_or_many() {
         let now = 1_000;
         // A second live member turns the inline one into a list of both.
-        let m = Members::One("a".into(), now + 10).with(now, "b", now + 20);
+        let mut m = Members::One("a".into(), now + 10);
+        m.add(now, "b", now + 20);
         assert!(matches!(m, Members::Many(ref all) if all.len() == 2));
         assert_eq!(m.live(now), ["a", "b"]);
         // Adding drops the members that ended.
-        let mut m = m.with(now + 15, "c", now + 30);
+        m.add(now + 15, "c", now + 30);
         assert_eq!(m.live(now + 15), ["b", "c"]);
         assert!(m.retain_live(now + 25));
         assert_eq!(m.live(now + 25), ["c"]);
         assert!(!m.retain_live(now + 30), "nothing live is left");
         // An ended inline member is replaced, not kept beside the new one.
-        let m = Members::One("a".into(), now).with(now, "b", now + 1);
+        let mut m = Members::One("a".into(), now);
+        m.add(now, "b", now + 1);
         assert!(matches!(m, Members::One(ref s, _) if &**s == "b"));
         assert!(Members::One("a".into(), now).live(now).is_empty());
     }

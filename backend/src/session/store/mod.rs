@@ -122,11 +122,16 @@ impl Payload {
     /// written there already), nor the cell they were decoded into.
     pub fn in_memory(&self) -> Payload {
         match self.memo.get() {
-            Some(v) => Payload {
-                bytes: Bytes::new(),
-                memo: Memo::Known(v.clone()),
-            },
+            Some(v) => Payload::known(v.clone()),
             None => self.clone(),
+        }
+    }
+
+    /// A decoded value without its bytes.
+    fn known(value: Decoded) -> Payload {
+        Payload {
+            bytes: Bytes::new(),
+            memo: Memo::Known(value),
         }
     }
 
@@ -170,10 +175,7 @@ impl Kept {
     /// The payload again.
     pub(crate) fn payload(&self) -> Payload {
         match self {
-            Kept::Decoded(v) => Payload {
-                bytes: Bytes::new(),
-                memo: Memo::Known(v.clone()),
-            },
+            Kept::Decoded(v) => Payload::known(v.clone()),
             Kept::Raw(p) => (**p).clone(),
         }
     }
